@@ -1,0 +1,2 @@
+//! The cafe24-oauth command.
+fn main() {}
