@@ -1,0 +1,189 @@
+//! The PostgreSQL store (schema `cafe24`).
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use cafe24_core::settings::{DatabaseKind, DatabaseSettings};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+use sqlx::{Connection, Executor};
+
+use crate::migrations::{self, AppliedMigration};
+use crate::records::{CodeRow, CODE_COLUMNS};
+use crate::{
+    AuthorizationCodeRecord, Backend, CodeInsert, NewAuthorizationCode, Store, StoreError,
+};
+
+/// Key of the advisory lock that serialises concurrent `migrate` runs.
+const MIGRATION_LOCK: i64 = 0x0cafe_2400;
+
+#[derive(Clone, Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub fn connect_lazy(settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let options = connect_options(&settings.kind)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_lazy_with(options);
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool, for the crates that add queries of their own.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn connect_options(kind: &DatabaseKind) -> Result<PgConnectOptions, StoreError> {
+    let options = match kind {
+        DatabaseKind::PostgresUrl(url) => PgConnectOptions::from_str(url.expose_secret())
+            .map_err(|_| StoreError::Corrupt("DATABASE_URL cannot be used".into()))?,
+        DatabaseKind::PostgresParams {
+            host,
+            port,
+            user,
+            password,
+            dbname,
+            sslmode,
+        } => {
+            let mut o = PgConnectOptions::new_without_pgpass()
+                .host(host)
+                .port(*port)
+                .username(user)
+                .database(dbname);
+            if let Some(pw) = password {
+                o = o.password(pw.expose_secret());
+            }
+            if let Some(mode) = sslmode {
+                let mode = PgSslMode::from_str(mode)
+                    .map_err(|_| StoreError::Corrupt(format!("PGSSLMODE {mode:?} is unknown")))?;
+                o = o.ssl_mode(mode);
+            }
+            o
+        }
+        DatabaseKind::Sqlite(_) => {
+            return Err(StoreError::Corrupt(
+                "a SQLite setting reached the PostgreSQL store".into(),
+            ))
+        }
+    };
+    Ok(options.application_name("cafe24-oauth"))
+}
+
+async fn apply_pending(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    (&mut *conn)
+        .execute(sqlx::raw_sql(
+            "CREATE SCHEMA IF NOT EXISTS cafe24;
+             CREATE TABLE IF NOT EXISTS cafe24.schema_migrations (
+                 version bigint PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now())",
+        ))
+        .await?;
+    let applied: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, checksum FROM cafe24.schema_migrations")
+            .fetch_all(&mut *conn)
+            .await?;
+    for m in migrations::pending(migrations::POSTGRES, &applied)? {
+        let mut tx = conn.begin().await?;
+        let failed = |source| StoreError::Migration {
+            version: m.version,
+            name: m.name,
+            source,
+        };
+        (&mut *tx)
+            .execute(sqlx::raw_sql(m.sql))
+            .await
+            .map_err(failed)?;
+        sqlx::query(
+            "INSERT INTO cafe24.schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+        )
+        .bind(m.version)
+        .bind(m.name)
+        .bind(m.checksum())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn migrate(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        let result = apply_pending(&mut conn).await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await;
+        result?;
+        unlocked?;
+        self.applied_migrations().await
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        let rows: Vec<(i64, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "SELECT version, name, applied_at FROM cafe24.schema_migrations ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(version, name, applied_at)| AppliedMigration {
+                version,
+                name,
+                applied_at,
+            })
+            .collect())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_authorization_code(
+        &self,
+        new: NewAuthorizationCode<'_>,
+    ) -> Result<CodeInsert, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO cafe24.authorization_codes (code, state, mall_id) VALUES ($1, $2, $3)
+             ON CONFLICT (state) DO NOTHING RETURNING id",
+        )
+        .bind(new.code.expose_secret())
+        .bind(new.state)
+        .bind(new.mall_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id.map_or(CodeInsert::StateAlreadyUsed, |id| CodeInsert::Stored { id }))
+    }
+
+    async fn authorization_code(
+        &self,
+        id: i64,
+    ) -> Result<Option<AuthorizationCodeRecord>, StoreError> {
+        let row: Option<CodeRow> = sqlx::query_as(&format!(
+            "SELECT {CODE_COLUMNS} FROM cafe24.authorization_codes WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(AuthorizationCodeRecord::try_from).transpose()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,153 @@
+//! The SQLite store: the embedded default, one file, WAL mode.
+
+use std::path::Path;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cafe24_core::settings::DatabaseSettings;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Executor;
+
+use crate::migrations::{self, AppliedMigration};
+use crate::records::{CodeRow, CODE_COLUMNS};
+use crate::{
+    AuthorizationCodeRecord, Backend, CodeInsert, NewAuthorizationCode, Store, StoreError,
+};
+
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(path: &Path, settings: &DatabaseSettings) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            // SQLite serialises writers; a few connections are plenty.
+            .max_connections(settings.max_connections.min(8))
+            .acquire_timeout(settings.acquire_timeout)
+            .connect_with(options)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+async fn apply_pending(conn: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+    let applied: Vec<(i64, String)> =
+        sqlx::query_as("SELECT version, checksum FROM schema_migrations")
+            .fetch_all(&mut *conn)
+            .await?;
+    for m in migrations::pending(migrations::SQLITE, &applied)? {
+        let failed = |source| StoreError::Migration {
+            version: m.version,
+            name: m.name,
+            source,
+        };
+        (&mut *conn)
+            .execute(sqlx::raw_sql(m.sql))
+            .await
+            .map_err(failed)?;
+        sqlx::query("INSERT INTO schema_migrations (version, name, checksum) VALUES (?, ?, ?)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(m.checksum())
+            .execute(&mut *conn)
+            .await?;
+        tracing::info!(version = m.version, name = m.name, "applied migration");
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn migrate(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        (&mut *conn)
+            .execute(sqlx::raw_sql(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                 version INTEGER PRIMARY KEY, name TEXT NOT NULL, checksum TEXT NOT NULL,
+                 applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+            ))
+            .await?;
+        // BEGIN IMMEDIATE takes the write lock first, so two processes migrating at once queue.
+        (&mut *conn)
+            .execute(sqlx::raw_sql("BEGIN IMMEDIATE"))
+            .await?;
+        let result = apply_pending(&mut conn).await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        (&mut *conn).execute(sqlx::raw_sql(end)).await?;
+        result?;
+        drop(conn);
+        self.applied_migrations().await
+    }
+
+    async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, StoreError> {
+        let rows: Vec<(i64, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "SELECT version, name, applied_at FROM schema_migrations ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(version, name, applied_at)| AppliedMigration {
+                version,
+                name,
+                applied_at,
+            })
+            .collect())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn insert_authorization_code(
+        &self,
+        new: NewAuthorizationCode<'_>,
+    ) -> Result<CodeInsert, StoreError> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO authorization_codes (code, state, mall_id) VALUES (?, ?, ?)
+             ON CONFLICT (state) DO NOTHING RETURNING id",
+        )
+        .bind(new.code.expose_secret())
+        .bind(new.state)
+        .bind(new.mall_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id.map_or(CodeInsert::StateAlreadyUsed, |id| CodeInsert::Stored { id }))
+    }
+
+    async fn authorization_code(
+        &self,
+        id: i64,
+    ) -> Result<Option<AuthorizationCodeRecord>, StoreError> {
+        let row: Option<CodeRow> = sqlx::query_as(&format!(
+            "SELECT {CODE_COLUMNS} FROM authorization_codes WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(AuthorizationCodeRecord::try_from).transpose()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
