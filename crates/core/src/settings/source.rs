@@ -89,7 +89,7 @@ impl Source {
 
     pub fn required(&self, name: &'static str) -> Result<&str, ConfigError> {
         self.get(name)
-            .ok_or_else(|| ConfigError::new(name, "is not set"))
+            .ok_or_else(|| ConfigError::new(name, "not set (required)"))
     }
 
     /// Parses a value with `parse`, or returns `default` when unset.
