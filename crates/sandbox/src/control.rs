@@ -239,6 +239,7 @@ async fn uninstall(
     lock(&state.tokens).revoke_all(&mall.id, &u.client_id);
     let opts = FireOptions {
         client_id: Some(u.client_id.clone()),
+        wait: true,
         ..FireOptions::default()
     };
     let report = fire(
