@@ -20,6 +20,8 @@ use cafe24_sandbox::{start, SandboxConfig};
 use serde_json::Value;
 
 struct Opts {
+    /// Serve for this many seconds with one logged-in mall, for external tools (wrk, curl).
+    serve: Option<u64>,
     secs: u64,
     concurrency: usize,
     max: u64,
@@ -27,6 +29,7 @@ struct Opts {
 
 fn opts() -> anyhow::Result<Opts> {
     let mut o = Opts {
+        serve: None,
         secs: 5,
         concurrency: 32,
         max: 500_000,
@@ -38,6 +41,7 @@ fn opts() -> anyhow::Result<Opts> {
             "--secs" => o.secs = v.parse()?,
             "--concurrency" => o.concurrency = v.parse()?,
             "--max" => o.max = v.parse()?,
+            "--serve" => o.serve = Some(v.parse()?),
             other => anyhow::bail!("unknown flag {other}"),
         }
     }
@@ -92,6 +96,17 @@ async fn login(http: &reqwest::Client, base: &str, basic: &str) -> anyhow::Resul
             .context("no access token")?
             .to_string(),
     })
+}
+
+/// Reads the whole body (so the connection is reused) and reports success.
+async fn consumed(resp: reqwest::Result<reqwest::Response>) -> bool {
+    match resp {
+        Ok(r) => {
+            let ok = r.status().is_success();
+            r.bytes().await.is_ok() && ok
+        }
+        Err(_) => false,
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -156,12 +171,14 @@ async fn run_phase(
                             _ => false,
                         }
                     }
-                    Phase::Products => http
-                        .get(format!("{}/api/v2/admin/products?limit=10", s.base))
-                        .bearer_auth(&s.access_token)
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status().is_success()),
+                    Phase::Products => {
+                        let resp = http
+                            .get(format!("{}/api/v2/admin/products?limit=10", s.base))
+                            .bearer_auth(&s.access_token)
+                            .send()
+                            .await;
+                        consumed(resp).await
+                    }
                 };
                 if good { &ok } else { &errors }.fetch_add(1, Ordering::Relaxed);
             }
@@ -202,6 +219,13 @@ async fn main() -> anyhow::Result<()> {
     let mut sessions = Vec::new();
     for i in 0..o.concurrency {
         sessions.push(login(&http, &sandbox.mall_base_url(&format!("bench-{i}")), &basic).await?);
+    }
+    if let Some(secs) = o.serve {
+        let s = &sessions[0];
+        println!("products URL: {}/api/v2/admin/products", s.base);
+        println!("bearer: {}", s.access_token);
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        return Ok(());
     }
     let health = sandbox.url("/_sandbox/health");
     println!(

@@ -2,10 +2,12 @@
 //! bucket and its headers, then the resource handlers.
 
 pub mod catalog;
+pub mod product_json;
 pub mod products;
 pub mod query;
 pub mod render;
 pub mod store;
+pub mod variants;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -55,7 +57,7 @@ pub fn routes(state: SandboxState) -> Router<SandboxState> {
         )
         .route(
             &p("/products/{product_no}/variants/{variant_code}"),
-            get(products::variant).put(products::update_variant),
+            get(products::variant).put(variants::update_variant),
         )
         .route(&p("/store"), get(store::show))
         .route(
