@@ -250,3 +250,66 @@ async fn fire_webhook(args: FireWebhookArgs) -> anyhow::Result<()> {
     println!("{text}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: SandboxArgs,
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Wrapper::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_flags_override_the_config() {
+        let w = Wrapper::try_parse_from([
+            "sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--mall",
+            "a",
+            "--mall",
+            "b",
+            "--products",
+            "7",
+            "--client-id",
+            "id",
+            "--client-secret",
+            "sec",
+            "--redirect-uri",
+            "http://x/cb",
+            "--auto-approve",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(w.args.command.is_none());
+        let cfg = w.args.serve.config.load().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cfg.malls.len(), 2);
+        assert_eq!(cfg.malls[1].products, 7);
+        assert_eq!(cfg.apps[0].client_id, "id");
+        assert_eq!(cfg.apps[0].client_secret.expose_secret(), "sec");
+        assert_eq!(cfg.apps[0].redirect_uris, vec!["http://x/cb".to_string()]);
+        assert!(cfg.auto_approve);
+    }
+
+    #[test]
+    fn subcommands_parse() {
+        let w = Wrapper::try_parse_from(["sandbox", "launch-url", "shop", "--user-id", "u"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(w.args.command, Some(SandboxCommand::LaunchUrl(ref l)) if l.mall_id == "shop")
+        );
+        let w = Wrapper::try_parse_from(["sandbox", "fire-webhook", "shop", "90001", "--lose"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(w.args.command, Some(SandboxCommand::FireWebhook(ref f)) if f.event_no == 90001 && f.lose)
+        );
+    }
+}
