@@ -4,6 +4,7 @@
 
 mod error;
 mod migrations;
+mod pg_pool;
 mod postgres;
 mod records;
 mod sqlite;

@@ -4,10 +4,11 @@ use std::str::FromStr;
 
 use async_trait::async_trait;
 use cafe24_core::settings::{DatabaseKind, DatabaseSettings};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{Connection, Executor};
 
 use crate::migrations::{self, AppliedMigration};
+use crate::pg_pool::PgConnections;
 use crate::records::{CodeRow, CODE_COLUMNS};
 use crate::{
     AuthorizationCodeRecord, Backend, CodeInsert, NewAuthorizationCode, Store, StoreError,
@@ -16,24 +17,22 @@ use crate::{
 /// Key of the advisory lock that serialises concurrent `migrate` runs.
 const MIGRATION_LOCK: i64 = 0x0cafe_2400;
 
-#[derive(Clone, Debug)]
 pub struct PostgresStore {
-    pool: PgPool,
+    conns: PgConnections,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresStore")
+    }
 }
 
 impl PostgresStore {
     pub fn connect_lazy(settings: &DatabaseSettings) -> Result<Self, StoreError> {
         let options = connect_options(&settings.kind)?;
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(settings.acquire_timeout)
-            .connect_lazy_with(options);
-        Ok(Self { pool })
-    }
-
-    /// The underlying pool, for the crates that add queries of their own.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+        Ok(Self {
+            conns: PgConnections::new(options, settings.max_connections, settings.acquire_timeout),
+        })
     }
 }
 
@@ -118,28 +117,31 @@ impl Store for PostgresStore {
     }
 
     async fn migrate(&self) -> Result<Vec<AppliedMigration>, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut lease = self.conns.acquire().await?;
+        let conn = lease.conn();
         sqlx::query("SELECT pg_advisory_lock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut *conn)
             .await?;
-        let result = apply_pending(&mut conn).await;
+        let result = apply_pending(conn).await;
         let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(MIGRATION_LOCK)
             .execute(&mut *conn)
             .await;
         result?;
-        unlocked?;
+        lease.finish(unlocked)?;
         self.applied_migrations().await
     }
 
     async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, StoreError> {
-        let rows: Vec<(i64, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        let mut lease = self.conns.acquire().await?;
+        let rows: Result<Vec<(i64, String, chrono::DateTime<chrono::Utc>)>, _> = sqlx::query_as(
             "SELECT version, name, applied_at FROM cafe24.schema_migrations ORDER BY version",
         )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
+        .fetch_all(lease.conn())
+        .await;
+        Ok(lease
+            .finish(rows)?
             .into_iter()
             .map(|(version, name, applied_at)| AppliedMigration {
                 version,
@@ -150,40 +152,48 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        let mut lease = self.conns.acquire().await?;
+        let result = sqlx::query("SELECT 1").execute(lease.conn()).await;
+        lease.finish(result).map(drop)
     }
 
     async fn insert_authorization_code(
         &self,
         new: NewAuthorizationCode<'_>,
     ) -> Result<CodeInsert, StoreError> {
-        let id: Option<i64> = sqlx::query_scalar(
+        let mut lease = self.conns.acquire().await?;
+        let id: Result<Option<i64>, _> = sqlx::query_scalar(
             "INSERT INTO cafe24.authorization_codes (code, state, mall_id) VALUES ($1, $2, $3)
              ON CONFLICT (state) DO NOTHING RETURNING id",
         )
         .bind(new.code.expose_secret())
         .bind(new.state)
         .bind(new.mall_id.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(id.map_or(CodeInsert::StateAlreadyUsed, |id| CodeInsert::Stored { id }))
+        .fetch_optional(lease.conn())
+        .await;
+        Ok(lease
+            .finish(id)?
+            .map_or(CodeInsert::StateAlreadyUsed, |id| CodeInsert::Stored { id }))
     }
 
     async fn authorization_code(
         &self,
         id: i64,
     ) -> Result<Option<AuthorizationCodeRecord>, StoreError> {
-        let row: Option<CodeRow> = sqlx::query_as(&format!(
+        let mut lease = self.conns.acquire().await?;
+        let row: Result<Option<CodeRow>, _> = sqlx::query_as(&format!(
             "SELECT {CODE_COLUMNS} FROM cafe24.authorization_codes WHERE id = $1"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(AuthorizationCodeRecord::try_from).transpose()
+        .fetch_optional(lease.conn())
+        .await;
+        lease
+            .finish(row)?
+            .map(AuthorizationCodeRecord::try_from)
+            .transpose()
     }
 
     async fn close(&self) {
-        self.pool.close().await;
+        self.conns.close();
     }
 }

@@ -146,3 +146,46 @@ async fn an_unreachable_postgres_is_reported_as_unavailable() {
     let err = store.ping().await.expect_err("nothing listens");
     assert!(err.is_unavailable(), "{err:?}");
 }
+
+#[tokio::test]
+async fn connections_killed_by_the_server_are_replaced() {
+    use sqlx::Connection;
+    let settings = cafe24_testkit::fresh_postgres().await;
+    let store = connect(&settings).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store.ping().await.expect("ping");
+
+    let cafe24_core::settings::DatabaseKind::PostgresUrl(url) = &settings.kind else {
+        panic!("url")
+    };
+    let dbname = url
+        .expose_secret()
+        .rsplit('/')
+        .next()
+        .expect("db name")
+        .to_owned();
+    let mut admin = sqlx::PgConnection::connect(&cafe24_testkit::admin_url())
+        .await
+        .expect("admin");
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&dbname)
+    .fetch_all(&mut admin)
+    .await
+    .expect("terminate");
+    assert!(!killed.is_empty(), "the store held a connection to kill");
+
+    // Each dead pooled connection may fail one call; then the store reconnects by itself.
+    let mut failures = 0;
+    while store.ping().await.is_err() {
+        failures += 1;
+        assert!(
+            failures <= settings.max_connections,
+            "the store never recovered"
+        );
+    }
+    for _ in 0..5 {
+        store.ping().await.expect("healthy after recovery");
+    }
+}

@@ -1,0 +1,120 @@
+//! A small PostgreSQL connection pool. sqlx's own pool pings every connection when it is
+//! returned (a second round trip and a spawned task per query); this one hands connections
+//! back as they are, pings only a connection that sat idle (it may have been closed by the
+//! server meanwhile), and discards any connection whose operation did not finish cleanly.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::Connection;
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::StoreError;
+
+/// A connection idle longer than this is pinged before use.
+const STALE_AFTER: Duration = Duration::from_secs(10);
+
+pub(crate) struct PgConnections {
+    options: PgConnectOptions,
+    idle: Mutex<Vec<(PgConnection, Instant)>>,
+    permits: Semaphore,
+    acquire_timeout: Duration,
+}
+
+/// A connection on loan. Call [`Lease::finish`] with the operation's result so a healthy
+/// connection goes back to the pool; a lease dropped unfinished (an error, a cancelled request)
+/// closes its connection.
+pub(crate) struct Lease<'a> {
+    conn: Option<PgConnection>,
+    pool: &'a PgConnections,
+    _permit: SemaphorePermit<'a>,
+    reusable: bool,
+}
+
+impl PgConnections {
+    pub(crate) fn new(options: PgConnectOptions, max: u32, acquire_timeout: Duration) -> Self {
+        Self {
+            options,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(usize::try_from(max).unwrap_or(10)),
+            acquire_timeout,
+        }
+    }
+
+    pub(crate) async fn acquire(&self) -> Result<Lease<'_>, StoreError> {
+        let deadline = tokio::time::Instant::now() + self.acquire_timeout;
+        let permit = tokio::time::timeout_at(deadline, self.permits.acquire())
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
+        loop {
+            let idle = self.lock().pop();
+            let Some((mut conn, since)) = idle else { break };
+            if since.elapsed() < STALE_AFTER {
+                return Ok(self.lease(conn, permit));
+            }
+            if tokio::time::timeout_at(deadline, conn.ping())
+                .await
+                .is_ok_and(|r| r.is_ok())
+            {
+                return Ok(self.lease(conn, permit));
+            }
+            // Dead or slow: drop it and try the next idle one, or connect afresh.
+        }
+        let conn = tokio::time::timeout_at(deadline, PgConnection::connect_with(&self.options))
+            .await
+            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))??;
+        Ok(self.lease(conn, permit))
+    }
+
+    fn lease<'a>(&'a self, conn: PgConnection, permit: SemaphorePermit<'a>) -> Lease<'a> {
+        Lease {
+            conn: Some(conn),
+            pool: self,
+            _permit: permit,
+            reusable: false,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(PgConnection, Instant)>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Refuses new leases and drops idle connections.
+    pub(crate) fn close(&self) {
+        self.permits.close();
+        self.lock().clear();
+    }
+}
+
+impl Lease<'_> {
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        // Present from construction until drop.
+        self.conn
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("lease used after drop"))
+    }
+
+    /// Ends the loan with the operation's result. The connection is kept after success and
+    /// after an error the server reported (the session is intact), closed otherwise.
+    pub(crate) fn finish<T>(mut self, result: Result<T, sqlx::Error>) -> Result<T, StoreError> {
+        self.reusable = matches!(
+            &result,
+            Ok(_) | Err(sqlx::Error::Database(_) | sqlx::Error::RowNotFound)
+        );
+        result.map_err(StoreError::from)
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let (true, Some(conn)) = (self.reusable, self.conn.take()) {
+            if !self.pool.permits.is_closed() {
+                self.pool.lock().push((conn, Instant::now()));
+            }
+        }
+    }
+}
