@@ -24,7 +24,7 @@ pub enum Command {
     /// Print a fresh TOKEN_ENCRYPTION_KEYS entry (id:BASE64 of 32 random bytes).
     Keygen(KeygenArgs),
     /// Run a local Cafe24 emulator (OAuth, Admin API, rate limits, webhooks, faults).
-    Sandbox(cafe24_sandbox::cli::SandboxArgs),
+    Sandbox(Box<cafe24_sandbox::cli::SandboxArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Key of the advisory lock that serialises concurrent `migrate` runs.
-const MIGRATION_LOCK: i64 = 0x0cafe_2400;
+const MIGRATION_LOCK: i64 = 0x0000_cafe_2400;
 
 pub struct PostgresStore {
     conns: PgConnections,

@@ -16,7 +16,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen(args) => keygen::run(&args),
         Command::Sandbox(args) => {
             cafe24_server::telemetry::init(LogFormat::load(&source()?)?);
-            cafe24_sandbox::cli::run(args).await
+            cafe24_sandbox::cli::run(*args).await
         }
     }
 }
