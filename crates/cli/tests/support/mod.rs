@@ -1,0 +1,3 @@
+//! Helpers for the cli crate's integration tests.
+
+pub mod webdriver;
