@@ -17,8 +17,26 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve /install, /oauth/callback, /healthz, /readyz, /metrics and /openapi.json.
+    /// One command, nothing to configure: a local Cafe24, the server and the worker walk
+    /// install → consent → callback → exchange → API call → refresh.
+    Demo,
+    /// Serve /install, /oauth/callback, /healthz, /readyz, /metrics and /openapi.json, with the
+    /// worker in-process unless --no-worker.
     Serve(ServeArgs),
+    /// Exchange codes as they arrive and keep every mall's tokens alive.
+    Worker,
+    /// Exchange the stored codes.
+    Exchange(ExchangeArgs),
+    /// Refresh tokens: those due for keep-alive (--once) or every active mall (--all).
+    Refresh(RefreshArgs),
+    /// Installed malls and the health of their tokens.
+    Malls(MallsArgs),
+    /// Print a valid access token for a mall (refreshing it first if needed).
+    Token(MallArg),
+    /// Revoke a mall's tokens at Cafe24 and mark it revoked.
+    Revoke(MallArg),
+    /// Re-encrypt every stored token under the first key of TOKEN_ENCRYPTION_KEYS.
+    Reencrypt,
     /// Apply database migrations (safe to run again).
     Migrate,
     /// Print a fresh TOKEN_ENCRYPTION_KEYS entry (id:BASE64 of 32 random bytes).
@@ -32,6 +50,46 @@ pub struct ServeArgs {
     /// Do not apply pending migrations at start-up.
     #[arg(long)]
     pub no_migrate: bool,
+    /// Do not run the exchange and keep-alive worker in this process.
+    #[arg(long)]
+    pub no_worker: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExchangeArgs {
+    /// One pass over the queue, then exit (for schedulers). Required: the continuous form is
+    /// `worker`.
+    #[arg(long, required = true)]
+    pub once: bool,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RefreshArgs {
+    /// One keep-alive pass: refresh malls whose refresh token expires within the window.
+    #[arg(long)]
+    pub once: bool,
+    /// Refresh every active mall now (with a progress bar on a terminal).
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MallsArgs {
+    /// JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MallArg {
+    /// The mall id (lowercase letters, digits, '-', '_').
+    #[arg(value_parser = parse_mall)]
+    pub mall_id: cafe24_core::MallId,
+}
+
+fn parse_mall(raw: &str) -> Result<cafe24_core::MallId, String> {
+    cafe24_core::MallId::parse(raw).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]

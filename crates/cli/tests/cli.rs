@@ -30,6 +30,10 @@ fn app_env(cmd: &mut Command) -> &mut Command {
         .env("CAFE24_SCOPES", "mall.read_product")
         .env("EXPECTED_STATE_SECRET", STATE_SECRET)
         .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env(
+            "TOKEN_ENCRYPTION_KEYS",
+            cafe24_core::settings::generate_key_entry("k1"),
+        )
 }
 
 #[test]
@@ -84,14 +88,14 @@ async fn migrate_is_idempotent_on_postgres_and_sqlite() {
         migrate(&pg_env),
         (
             Some(0),
-            "postgres schema at version 1 (1 applied now)".into()
+            "postgres schema at version 2 (2 applied now)".into()
         )
     );
     assert_eq!(
         migrate(&pg_env),
         (
             Some(0),
-            "postgres schema at version 1 (0 applied now)".into()
+            "postgres schema at version 2 (0 applied now)".into()
         )
     );
 
@@ -99,11 +103,11 @@ async fn migrate_is_idempotent_on_postgres_and_sqlite() {
     let sqlite_env = [("CAFE24_SQLITE_PATH", path.display().to_string())];
     assert_eq!(
         migrate(&sqlite_env),
-        (Some(0), "sqlite schema at version 1 (1 applied now)".into())
+        (Some(0), "sqlite schema at version 2 (2 applied now)".into())
     );
     assert_eq!(
         migrate(&sqlite_env),
-        (Some(0), "sqlite schema at version 1 (0 applied now)".into())
+        (Some(0), "sqlite schema at version 2 (0 applied now)".into())
     );
 }
 

@@ -6,6 +6,7 @@ pub mod base_url;
 pub mod clock;
 pub mod launch;
 pub mod mall;
+pub mod oauth;
 pub mod scope;
 pub mod secret;
 pub mod settings;

@@ -80,10 +80,16 @@ impl Application {
 
     pub async fn with_state(state: AppState, http: &HttpSettings) -> std::io::Result<Self> {
         let listener = TcpListener::bind(http.listen_addr).await?;
-        Ok(Self {
+        Ok(Self::with_listener(listener, state, http))
+    }
+
+    /// Serves on a listener bound beforehand (when the address must be known earlier, e.g. to
+    /// register the redirect URI before the settings exist).
+    pub fn with_listener(listener: TcpListener, state: AppState, http: &HttpSettings) -> Self {
+        Self {
             listener,
             router: router(state, http),
-        })
+        }
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

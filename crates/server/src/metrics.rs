@@ -69,6 +69,14 @@ impl Metrics {
         }
     }
 
+    /// Lets another crate (the token lifecycle) add its metrics to the same exposition.
+    pub fn register(&self, add: impl FnOnce(&mut Registry)) {
+        add(&mut self
+            .registry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
+
     pub fn observe_request(&self, route: &str, method: &str, status: u16, seconds: f64) {
         self.requests
             .get_or_create(&RequestLabels {

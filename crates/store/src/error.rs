@@ -18,6 +18,8 @@ pub enum StoreError {
     MigrationChanged { version: i64 },
     #[error("the database holds a newer schema (version {0}) than this build knows")]
     SchemaTooNew(i64),
+    #[error("another process holds this mall's lock")]
+    LockTimeout,
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
 }

@@ -8,17 +8,25 @@ mod pg_pool;
 mod postgres;
 mod records;
 mod sqlite;
+mod wakeups;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use cafe24_core::settings::{DatabaseKind, DatabaseSettings};
+use cafe24_core::MallId;
+use chrono::{DateTime, Utc};
 
 pub use error::StoreError;
 pub use migrations::{AppliedMigration, Migration};
 pub use postgres::PostgresStore;
-pub use records::{AuthorizationCodeRecord, CodeInsert, CodeStatus, NewAuthorizationCode};
+pub use records::{
+    AuthorizationCodeRecord, ClaimedCode, CodeInsert, CodeStatus, MallEvent, MallStatus,
+    NewAuthorizationCode, NewTokens, TokenRecord,
+};
 pub use sqlite::SqliteStore;
+pub use wakeups::CodeWakeups;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -61,8 +69,95 @@ pub trait Store: Send + Sync + 'static {
         id: i64,
     ) -> Result<Option<AuthorizationCodeRecord>, StoreError>;
 
+    // --- the exchange queue ---
+
+    /// Marks codes older than `window` that were never exchanged `expired` and clears them, so
+    /// they are never sent to Cafe24. Returns how many.
+    async fn expire_codes(&self, window: Duration) -> Result<u64, StoreError>;
+
+    /// Claims up to `limit` codes younger than `window` that are pending (or whose claim is older
+    /// than `lease`, left by a crashed worker), marking them `processing`. Concurrent workers
+    /// never claim the same row.
+    async fn claim_codes(
+        &self,
+        window: Duration,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedCode>, StoreError>;
+
+    /// Puts a claimed code back for another attempt, noting why.
+    async fn retry_code(&self, id: i64, error: &str) -> Result<(), StoreError>;
+
+    /// Ends a code as `failed` or `expired` and clears it.
+    async fn finish_code(&self, id: i64, status: CodeStatus, error: &str)
+        -> Result<(), StoreError>;
+
+    /// Atomically stores a mall's new tokens (a new grant: status active, version + 1) and marks
+    /// the code exchanged and cleared. Returns the new version.
+    async fn complete_exchange(&self, code_id: i64, tokens: &NewTokens) -> Result<i64, StoreError>;
+
+    /// A way to wait for new codes: PostgreSQL LISTEN/NOTIFY, or nothing (poll) on SQLite.
+    async fn code_wakeups(&self) -> Result<CodeWakeups, StoreError>;
+
+    // --- tokens ---
+
+    async fn tokens(&self, mall: &MallId) -> Result<Option<TokenRecord>, StoreError>;
+
+    async fn all_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Active malls whose refresh token expires before `before`, soonest first.
+    async fn malls_due(&self, before: DateTime<Utc>, limit: u32)
+        -> Result<Vec<MallId>, StoreError>;
+
+    /// Takes the mall's exclusive lock, across processes: a PostgreSQL advisory lock held on a
+    /// dedicated connection, or a lease on the row in SQLite. Waits at most `wait`.
+    async fn lock_mall<'a>(
+        &'a self,
+        mall: &MallId,
+        wait: Duration,
+    ) -> Result<Box<dyn MallLock + 'a>, StoreError>;
+
+    async fn record_event(&self, mall: &MallId, kind: &str, detail: &str)
+        -> Result<(), StoreError>;
+
+    /// Events with an id above `after`, oldest first.
+    async fn events(&self, after: i64, limit: u32) -> Result<Vec<MallEvent>, StoreError>;
+
     /// Closes the pool; later calls fail.
     async fn close(&self);
+}
+
+/// A mall's row, held exclusively. Everything that writes tokens for an existing grant does it
+/// through this lock, so refreshes never race. Always end with [`MallLock::release`]; a lock
+/// that is dropped (a crash) is freed by the database (connection closed) or expires (SQLite).
+#[async_trait]
+pub trait MallLock: Send {
+    /// The row as it is now, read after the lock was taken.
+    async fn current(&mut self) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Durably notes that a refresh is about to be sent.
+    async fn journal_refresh(&mut self, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Writes refreshed tokens if the row is still at `expected_version` (compare-and-swap);
+    /// `false` means a newer pair is stored and nothing was written.
+    async fn replace_tokens(
+        &mut self,
+        expected_version: i64,
+        new: &NewTokens,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets the status (with a reason). `revoked` also wipes the ciphertext.
+    async fn set_status(
+        &mut self,
+        status: MallStatus,
+        error: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// Notes a failed attempt without changing the status.
+    async fn note_error(&mut self, error: &str) -> Result<(), StoreError>;
+
+    async fn release(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// Opens the configured store. PostgreSQL pools connect lazily, so a server starts (and reports

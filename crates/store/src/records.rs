@@ -124,3 +124,168 @@ impl TryFrom<CodeRow> for AuthorizationCodeRecord {
         })
     }
 }
+
+/// A code claimed for exchange.
+#[derive(Debug, Clone)]
+pub struct ClaimedCode {
+    pub id: i64,
+    pub code: AuthorizationCode,
+    pub mall_id: MallId,
+    /// How old the code was when claimed, by the database's clock.
+    pub age: std::time::Duration,
+    pub attempts: i32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MallStatus {
+    Active,
+    NeedsReauth,
+    Revoked,
+}
+
+impl MallStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MallStatus::Active => "active",
+            MallStatus::NeedsReauth => "needs_reauth",
+            MallStatus::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, StoreError> {
+        Ok(match raw {
+            "active" => MallStatus::Active,
+            "needs_reauth" => MallStatus::NeedsReauth,
+            "revoked" => MallStatus::Revoked,
+            other => {
+                return Err(StoreError::Corrupt(format!(
+                    "unknown mall status {other:?}"
+                )))
+            }
+        })
+    }
+}
+
+/// Encrypted tokens to write (after an exchange or a refresh). The store never sees plaintext.
+#[derive(Debug, Clone)]
+pub struct NewTokens {
+    pub mall_id: MallId,
+    pub shop_no: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub key_id: String,
+    pub access_ciphertext: Vec<u8>,
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh_ciphertext: Vec<u8>,
+    pub refresh_expires_at: DateTime<Utc>,
+    pub issued_at: Option<DateTime<Utc>>,
+}
+
+/// A mall's stored token row.
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub mall_id: MallId,
+    pub shop_no: Option<String>,
+    pub user_id: Option<String>,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub key_id: String,
+    pub access_ciphertext: Vec<u8>,
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh_ciphertext: Vec<u8>,
+    pub refresh_expires_at: DateTime<Utc>,
+    pub issued_at: Option<DateTime<Utc>>,
+    pub status: MallStatus,
+    /// Incremented by every write of new tokens: the compare-and-swap guard.
+    pub version: i64,
+    /// Set when a refresh is sent, cleared when its result is stored: a refresh in flight (or
+    /// lost in a crash) is visible.
+    pub refresh_started_at: Option<DateTime<Utc>>,
+    pub last_refreshed_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// Something that happened to a mall.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MallEvent {
+    pub id: i64,
+    pub mall_id: MallId,
+    pub kind: String,
+    pub detail: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub(crate) const TOKEN_COLUMNS: &str = "mall_id, shop_no, user_id, client_id, scopes, key_id, access_token, \
+     access_expires_at, refresh_token, refresh_expires_at, issued_at, status, version, refresh_started_at, \
+     last_refreshed_at, last_error";
+
+/// The raw columns of [`TOKEN_COLUMNS`], shared by both backends.
+pub(crate) type TokenRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    DateTime<Utc>,
+    Vec<u8>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    String,
+    i64,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<String>,
+);
+
+impl TryFrom<TokenRow> for TokenRecord {
+    type Error = StoreError;
+    fn try_from(r: TokenRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            mall_id: parse_mall(&r.0)?,
+            shop_no: r.1,
+            user_id: r.2,
+            client_id: r.3,
+            scopes: split_scopes(&r.4),
+            key_id: r.5,
+            access_ciphertext: r.6,
+            access_expires_at: r.7,
+            refresh_ciphertext: r.8,
+            refresh_expires_at: r.9,
+            issued_at: r.10,
+            status: MallStatus::parse(&r.11)?,
+            version: r.12,
+            refresh_started_at: r.13,
+            last_refreshed_at: r.14,
+            last_error: r.15,
+        })
+    }
+}
+
+pub(crate) type EventRow = (i64, String, String, String, DateTime<Utc>);
+
+impl TryFrom<EventRow> for MallEvent {
+    type Error = StoreError;
+    fn try_from(r: EventRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.0,
+            mall_id: parse_mall(&r.1)?,
+            kind: r.2,
+            detail: r.3,
+            created_at: r.4,
+        })
+    }
+}
+
+pub(crate) fn split_scopes(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub(crate) fn parse_mall(raw: &str) -> Result<MallId, StoreError> {
+    MallId::parse(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

@@ -33,7 +33,10 @@ async fn migrations_are_idempotent(backend: TestBackend) {
     let first = store.migrate().await.expect("first");
     let second = store.migrate().await.expect("second");
     assert_eq!(first, second);
-    assert_eq!(first.iter().map(|m| m.version).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(
+        first.iter().map(|m| m.version).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
     assert_eq!(
         store.backend(),
         if backend == TestBackend::Postgres {

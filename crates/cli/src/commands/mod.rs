@@ -1,8 +1,12 @@
 //! One module per subcommand.
 
+mod context;
+mod demo;
 mod keygen;
+mod malls;
 mod migrate;
 mod serve;
+mod tokens;
 
 use cafe24_core::settings::{LogFormat, Source};
 
@@ -11,7 +15,15 @@ use crate::args::{Cli, Command};
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let source = || Source::load(cli.config.as_deref());
     match cli.command {
+        Command::Demo => demo::run().await,
         Command::Serve(args) => serve::run(&source()?, &args).await,
+        Command::Worker => tokens::worker(&source()?).await,
+        Command::Exchange(_) => tokens::exchange_once(&source()?).await,
+        Command::Refresh(args) => tokens::refresh(&source()?, &args).await,
+        Command::Malls(args) => malls::run(&source()?, &args).await,
+        Command::Token(arg) => tokens::token(&source()?, &arg.mall_id).await,
+        Command::Revoke(arg) => tokens::revoke(&source()?, &arg.mall_id).await,
+        Command::Reencrypt => tokens::reencrypt(&source()?).await,
         Command::Migrate => migrate::run(&source()?).await,
         Command::Keygen(args) => keygen::run(&args),
         Command::Sandbox(args) => {

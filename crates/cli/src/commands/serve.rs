@@ -1,13 +1,20 @@
-//! `serve`: the HTTP server.
+//! `serve`: the HTTP server, with the exchange and keep-alive worker in-process by default.
 
 use anyhow::Context;
-use cafe24_core::settings::{LogFormat, Settings, Source};
-use cafe24_server::{shutdown, telemetry, Application};
+use cafe24_core::settings::{LogFormat, Settings, Source, TokenSettings};
+use cafe24_server::{shutdown, telemetry, AppState, Application};
+use cafe24_tokens::Worker;
+use tokio::sync::watch;
 
 use crate::args::ServeArgs;
 
 pub async fn run(source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::load(source)?;
+    let tokens = if args.no_worker {
+        None
+    } else {
+        Some(TokenSettings::load(source)?)
+    };
     telemetry::init(LogFormat::load(source)?);
     let store = cafe24_store::connect(&settings.database)
         .await
@@ -15,13 +22,32 @@ pub async fn run(source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
     if !args.no_migrate {
         store.migrate().await.context("applying migrations")?;
     }
-    let app = Application::build(&settings, store.clone())
+    let state = AppState::new(&settings, store.clone());
+    let (stop, stopped) = watch::channel(false);
+    let worker = match tokens {
+        Some(tokens) => {
+            let manager = super::context::manager(store.clone(), settings.app.clone(), tokens)?;
+            state
+                .metrics
+                .register(|registry| manager.metrics().register(registry));
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(Worker::new(manager).run(async move {
+                let _ = stopped.changed().await;
+            })))
+        }
+        None => None,
+    };
+    let app = Application::with_state(state, &settings.http)
         .await
         .with_context(|| format!("binding {}", settings.http.listen_addr))?;
     let addr = app.local_addr()?;
-    tracing::info!(%addr, backend = %store.backend(), "listening");
-    app.run(shutdown::signal()).await?;
+    tracing::info!(%addr, backend = %store.backend(), worker = worker.is_some(), "listening");
+    let served = app.run(shutdown::signal()).await;
+    let _ = stop.send(true);
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     store.close().await;
     tracing::info!("stopped");
-    Ok(())
+    served.map_err(Into::into)
 }

@@ -5,6 +5,7 @@
 mod database;
 mod keys;
 mod source;
+mod tokens;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,6 +14,7 @@ use std::time::Duration;
 pub use database::{DatabaseKind, DatabaseSettings, DEFAULT_SQLITE_PATH};
 pub use keys::{generate_key_entry, EncryptionKey, EncryptionKeys};
 pub use source::{Source, CONFIG_FILE_VAR};
+pub use tokens::TokenSettings;
 
 use crate::base_url::BaseUrlTemplate;
 use crate::secret::{ClientSecret, StateKey};

@@ -10,11 +10,16 @@ use sqlx::sqlite::{
 };
 use sqlx::Executor;
 
+mod lifecycle;
+
 use crate::migrations::{self, AppliedMigration};
 use crate::records::{CodeRow, CODE_COLUMNS};
 use crate::{
-    AuthorizationCodeRecord, Backend, CodeInsert, NewAuthorizationCode, Store, StoreError,
+    AuthorizationCodeRecord, Backend, ClaimedCode, CodeInsert, CodeStatus, CodeWakeups, MallEvent,
+    MallLock, NewAuthorizationCode, NewTokens, Store, StoreError, TokenRecord,
 };
+use cafe24_core::MallId;
+use chrono::{DateTime, Utc};
 
 #[derive(Clone, Debug)]
 pub struct SqliteStore {
@@ -145,6 +150,79 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         row.map(AuthorizationCodeRecord::try_from).transpose()
+    }
+
+    async fn expire_codes(&self, window: Duration) -> Result<u64, StoreError> {
+        lifecycle::expire_codes(&self.pool, window).await
+    }
+
+    async fn claim_codes(
+        &self,
+        window: Duration,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedCode>, StoreError> {
+        lifecycle::claim_codes(&self.pool, window, lease, limit).await
+    }
+
+    async fn retry_code(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        lifecycle::retry_code(&self.pool, id, error).await
+    }
+
+    async fn finish_code(
+        &self,
+        id: i64,
+        status: CodeStatus,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        lifecycle::finish_code(&self.pool, id, status, error).await
+    }
+
+    async fn complete_exchange(&self, code_id: i64, tokens: &NewTokens) -> Result<i64, StoreError> {
+        lifecycle::complete_exchange(&self.pool, code_id, tokens).await
+    }
+
+    async fn code_wakeups(&self) -> Result<CodeWakeups, StoreError> {
+        Ok(CodeWakeups::polling())
+    }
+
+    async fn tokens(&self, mall: &MallId) -> Result<Option<TokenRecord>, StoreError> {
+        lifecycle::read_tokens(&self.pool, mall).await
+    }
+
+    async fn all_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        lifecycle::all_tokens(&self.pool).await
+    }
+
+    async fn malls_due(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<MallId>, StoreError> {
+        lifecycle::malls_due(&self.pool, before, limit).await
+    }
+
+    async fn lock_mall<'a>(
+        &'a self,
+        mall: &MallId,
+        wait: Duration,
+    ) -> Result<Box<dyn MallLock + 'a>, StoreError> {
+        Ok(Box::new(
+            lifecycle::SqliteMallLock::acquire(&self.pool, mall, wait).await?,
+        ))
+    }
+
+    async fn record_event(
+        &self,
+        mall: &MallId,
+        kind: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        lifecycle::record_event(&self.pool, mall, kind, detail).await
+    }
+
+    async fn events(&self, after: i64, limit: u32) -> Result<Vec<MallEvent>, StoreError> {
+        lifecycle::events(&self.pool, after, limit).await
     }
 
     async fn close(&self) {

@@ -7,18 +7,25 @@ use cafe24_core::settings::{DatabaseKind, DatabaseSettings};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{Connection, Executor};
 
+mod lifecycle;
+
 use crate::migrations::{self, AppliedMigration};
 use crate::pg_pool::PgConnections;
 use crate::records::{CodeRow, CODE_COLUMNS};
 use crate::{
-    AuthorizationCodeRecord, Backend, CodeInsert, NewAuthorizationCode, Store, StoreError,
+    AuthorizationCodeRecord, Backend, ClaimedCode, CodeInsert, CodeStatus, CodeWakeups, MallEvent,
+    MallLock, NewAuthorizationCode, NewTokens, Store, StoreError, TokenRecord,
 };
+use cafe24_core::MallId;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 /// Key of the advisory lock that serialises concurrent `migrate` runs.
 const MIGRATION_LOCK: i64 = 0x0000_cafe_2400;
 
 pub struct PostgresStore {
     conns: PgConnections,
+    options: PgConnectOptions,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -30,9 +37,12 @@ impl std::fmt::Debug for PostgresStore {
 impl PostgresStore {
     pub fn connect_lazy(settings: &DatabaseSettings) -> Result<Self, StoreError> {
         let options = connect_options(&settings.kind)?;
-        Ok(Self {
-            conns: PgConnections::new(options, settings.max_connections, settings.acquire_timeout),
-        })
+        let conns = PgConnections::new(
+            options.clone(),
+            settings.max_connections,
+            settings.acquire_timeout,
+        );
+        Ok(Self { conns, options })
     }
 }
 
@@ -191,6 +201,86 @@ impl Store for PostgresStore {
             .finish(row)?
             .map(AuthorizationCodeRecord::try_from)
             .transpose()
+    }
+
+    async fn expire_codes(&self, window: Duration) -> Result<u64, StoreError> {
+        lifecycle::expire_codes(&self.conns, window).await
+    }
+
+    async fn claim_codes(
+        &self,
+        window: Duration,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<ClaimedCode>, StoreError> {
+        lifecycle::claim_codes(&self.conns, window, lease, limit).await
+    }
+
+    async fn retry_code(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        lifecycle::retry_code(&self.conns, id, error).await
+    }
+
+    async fn finish_code(
+        &self,
+        id: i64,
+        status: CodeStatus,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        lifecycle::finish_code(&self.conns, id, status, error).await
+    }
+
+    async fn complete_exchange(&self, code_id: i64, tokens: &NewTokens) -> Result<i64, StoreError> {
+        lifecycle::complete_exchange(&self.conns, code_id, tokens).await
+    }
+
+    async fn code_wakeups(&self) -> Result<CodeWakeups, StoreError> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(self.options.clone());
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+        listener.listen(crate::wakeups::CHANNEL).await?;
+        Ok(CodeWakeups::listening(listener))
+    }
+
+    async fn tokens(&self, mall: &MallId) -> Result<Option<TokenRecord>, StoreError> {
+        let mut lease = self.conns.acquire().await?;
+        let row = lifecycle::read_tokens(lease.conn(), mall).await;
+        lease.finish(row)?.map(TokenRecord::try_from).transpose()
+    }
+
+    async fn all_tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        lifecycle::all_tokens(&self.conns).await
+    }
+
+    async fn malls_due(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<MallId>, StoreError> {
+        lifecycle::malls_due(&self.conns, before, limit).await
+    }
+
+    async fn lock_mall<'a>(
+        &'a self,
+        mall: &MallId,
+        wait: Duration,
+    ) -> Result<Box<dyn MallLock + 'a>, StoreError> {
+        Ok(Box::new(
+            lifecycle::PgMallLock::acquire(&self.conns, mall, wait).await?,
+        ))
+    }
+
+    async fn record_event(
+        &self,
+        mall: &MallId,
+        kind: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        lifecycle::record_event(&self.conns, mall, kind, detail).await
+    }
+
+    async fn events(&self, after: i64, limit: u32) -> Result<Vec<MallEvent>, StoreError> {
+        lifecycle::events(&self.conns, after, limit).await
     }
 
     async fn close(&self) {

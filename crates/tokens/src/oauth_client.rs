@@ -1,0 +1,211 @@
+//! Calls to Cafe24's token and revoke endpoints (CAFE24.md §2–3): form-encoded, client
+//! authenticated with HTTP Basic. Errors keep the status and Cafe24's error code, never a token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cafe24_core::oauth::{OAuthErrorBody, TokenSet};
+use cafe24_core::secret::{AuthorizationCode, RefreshToken};
+use cafe24_core::settings::AppSettings;
+use cafe24_core::MallId;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    #[error("could not reach Cafe24: {0}")]
+    Transport(String),
+    #[error("Cafe24 answered {status}")]
+    Unavailable { status: u16 },
+    #[error("Cafe24 refused the grant ({status} {error}: {description})")]
+    InvalidGrant {
+        status: u16,
+        error: String,
+        description: String,
+    },
+    #[error("Cafe24 refused the request ({status} {error}: {description})")]
+    Rejected {
+        status: u16,
+        error: String,
+        description: String,
+    },
+    #[error("Cafe24's answer was unreadable: {0}")]
+    Malformed(String),
+}
+
+impl OAuthError {
+    /// Worth trying again: the request may not have been processed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            OAuthError::Transport(_) | OAuthError::Unavailable { .. }
+        )
+    }
+
+    /// The grant (code or refresh token) is dead: any 400/401 with `invalid_grant`.
+    pub fn is_dead_grant(&self) -> bool {
+        matches!(self, OAuthError::InvalidGrant { .. })
+    }
+}
+
+#[derive(Clone)]
+pub struct OAuthClient {
+    http: reqwest::Client,
+    app: Arc<AppSettings>,
+}
+
+impl OAuthClient {
+    pub fn new(app: Arc<AppSettings>, timeout: Duration) -> Result<Self, OAuthError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("cafe24-oauth/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| OAuthError::Transport(e.to_string()))?;
+        Ok(Self { http, app })
+    }
+
+    pub fn app(&self) -> &AppSettings {
+        &self.app
+    }
+
+    /// `grant_type=authorization_code`.
+    pub async fn exchange(
+        &self,
+        mall: &MallId,
+        code: &AuthorizationCode,
+    ) -> Result<TokenSet, OAuthError> {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.expose_secret()),
+            ("redirect_uri", self.app.redirect_uri.as_str()),
+        ];
+        self.token_call(mall, &form, code.expose_secret()).await
+    }
+
+    /// `grant_type=refresh_token`. Cafe24 rotates: the token passed in is dead once this succeeds.
+    pub async fn refresh(
+        &self,
+        mall: &MallId,
+        refresh: &RefreshToken,
+    ) -> Result<TokenSet, OAuthError> {
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh.expose_secret()),
+        ];
+        self.token_call(mall, &form, refresh.expose_secret()).await
+    }
+
+    /// `POST /api/v2/oauth/revoke` with `token` and `token_hint` (Cafe24's name, not RFC 7009's).
+    pub async fn revoke(&self, mall: &MallId, token: &str, hint: &str) -> Result<(), OAuthError> {
+        let url = self.app.base_url.endpoint(mall, "/api/v2/oauth/revoke");
+        let response = self
+            .http
+            .post(url)
+            .basic_auth(
+                &self.app.client_id,
+                Some(self.app.client_secret.expose_secret()),
+            )
+            .form(&[("token", token), ("token_hint", hint)])
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(transport)?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(classify(status, &body, token))
+        }
+    }
+
+    async fn token_call(
+        &self,
+        mall: &MallId,
+        form: &[(&str, &str)],
+        sent_secret: &str,
+    ) -> Result<TokenSet, OAuthError> {
+        let url = self.app.base_url.endpoint(mall, "/api/v2/oauth/token");
+        let response = self
+            .http
+            .post(url)
+            .basic_auth(
+                &self.app.client_id,
+                Some(self.app.client_secret.expose_secret()),
+            )
+            .form(form)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(transport)?;
+        if status == 200 {
+            TokenSet::parse(&body).map_err(|e| OAuthError::Malformed(e.to_string()))
+        } else {
+            Err(classify(status, &body, sent_secret))
+        }
+    }
+}
+
+fn transport(e: reqwest::Error) -> OAuthError {
+    OAuthError::Transport(e.without_url().to_string())
+}
+
+/// Maps an error answer; any echo of the secret we sent is scrubbed from Cafe24's text.
+fn classify(status: u16, body: &[u8], sent_secret: &str) -> OAuthError {
+    if status == 429 || status >= 500 {
+        return OAuthError::Unavailable { status };
+    }
+    let parsed = OAuthErrorBody::parse(body);
+    let scrub = |text: String| {
+        let text: String = text.chars().take(200).collect();
+        if sent_secret.is_empty() {
+            text
+        } else {
+            text.replace(sent_secret, "[redacted]")
+        }
+    };
+    let error = parsed
+        .as_ref()
+        .map_or_else(|| "unknown".to_owned(), |p| scrub(p.error.clone()));
+    let description = parsed
+        .and_then(|p| p.error_description)
+        .map(scrub)
+        .unwrap_or_default();
+    if matches!(status, 400 | 401) && error == "invalid_grant" {
+        OAuthError::InvalidGrant {
+            status,
+            error,
+            description,
+        }
+    } else {
+        OAuthError::Rejected {
+            status,
+            error,
+            description,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_classified_and_scrubbed() {
+        let dead = classify(
+            400,
+            br#"{"error":"invalid_grant","error_description":"Invalid refresh_token SECRET1"}"#,
+            "SECRET1",
+        );
+        assert!(dead.is_dead_grant());
+        assert!(!dead.to_string().contains("SECRET1"), "{dead}");
+        assert!(classify(401, br#"{"error":"invalid_grant"}"#, "").is_dead_grant());
+        assert!(classify(503, b"", "").is_retryable());
+        assert!(classify(429, b"", "").is_retryable());
+        let other = classify(400, br#"{"error":"invalid_request"}"#, "");
+        assert!(!other.is_dead_grant() && !other.is_retryable());
+        assert!(matches!(
+            classify(400, b"<html>", ""),
+            OAuthError::Rejected { .. }
+        ));
+    }
+}
