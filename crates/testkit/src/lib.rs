@@ -119,3 +119,66 @@ macro_rules! on_both_backends {
         }
     )*};
 }
+
+/// Runs one statement directly against the database behind `settings` (tests use it to move
+/// time, e.g. backdate a row, or to read raw values).
+pub async fn execute(settings: &DatabaseSettings, sql: &str) {
+    match &settings.kind {
+        DatabaseKind::Sqlite(path) => {
+            let url = format!("sqlite://{}", path.display());
+            let mut conn = sqlx::SqliteConnection::connect(&url)
+                .await
+                .expect("open sqlite");
+            conn.execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        DatabaseKind::PostgresUrl(url) => {
+            let mut conn = PgConnection::connect(url.expose_secret())
+                .await
+                .expect("connect");
+            conn.execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        DatabaseKind::PostgresParams { .. } => panic!("tests use URLs"),
+    }
+}
+
+/// Every byte the database holds for these settings, as far as a test can reach it: the SQLite
+/// file and its WAL, or on PostgreSQL the text rendering of every row of every `cafe24` table.
+pub async fn raw_database_bytes(settings: &DatabaseSettings) -> Vec<u8> {
+    match &settings.kind {
+        DatabaseKind::Sqlite(path) => {
+            let mut bytes = std::fs::read(path).expect("read sqlite file");
+            if let Ok(wal) = std::fs::read(path.with_extension("sqlite3-wal")) {
+                bytes.extend(wal);
+            }
+            bytes
+        }
+        DatabaseKind::PostgresUrl(url) => {
+            let mut conn = PgConnection::connect(url.expose_secret())
+                .await
+                .expect("connect");
+            let mut out = Vec::new();
+            for table in [
+                "authorization_codes",
+                "tokens",
+                "webhook_events",
+                "mall_events",
+            ] {
+                let rows: Vec<String> =
+                    sqlx::query_scalar(&format!("SELECT t::text FROM cafe24.{table} t"))
+                        .fetch_all(&mut conn)
+                        .await
+                        .expect("dump");
+                for row in rows {
+                    out.extend(row.into_bytes());
+                    out.push(b'\n');
+                }
+            }
+            out
+        }
+        DatabaseKind::PostgresParams { .. } => panic!("tests use URLs"),
+    }
+}

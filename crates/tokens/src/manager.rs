@@ -43,8 +43,9 @@ pub enum TokenError {
 /// still is.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Need {
-    /// The access token expires within the margin.
-    Expiring,
+    /// The access token of this row version expires within the margin. A newer row whose
+    /// token is still valid is used as it is (another task refreshed meanwhile).
+    Expiring { seen_version: i64 },
     /// Cafe24 refused the access token of this row version (a 401): refresh unless someone
     /// already has.
     Forced { seen_version: i64 },
@@ -106,18 +107,41 @@ impl TokenManager {
     /// A valid access token, refreshed first if it expires within the margin.
     pub async fn access_token(&self, mall: &MallId) -> Result<AccessToken, TokenError> {
         let row = self.active_row(mall).await?;
-        if !self.needs(Need::Expiring, &row) {
+        let need = Need::Expiring {
+            seen_version: row.version,
+        };
+        if !self.needs(need, &row) {
             return self.open_access(&row);
         }
-        self.refresh_with(mall, Need::Expiring)
-            .await
-            .map(|(token, _)| token)
+        self.refresh_with(mall, need).await.map(|(token, _)| token)
     }
 
     /// Refreshes now (after Cafe24 answered 401 to the current token, or on request) — unless
     /// another task or process refreshed since this token was read; then its token is returned.
     pub async fn force_refresh(&self, mall: &MallId) -> Result<AccessToken, TokenError> {
         let row = self.active_row(mall).await?;
+        self.refresh_with(
+            mall,
+            Need::Forced {
+                seen_version: row.version,
+            },
+        )
+        .await
+        .map(|(token, _)| token)
+    }
+
+    /// Cafe24 answered 401 to `rejected`: refresh, unless the stored token is no longer that one
+    /// (another task or process refreshed meanwhile), in which case the stored one is returned.
+    pub async fn refresh_rejected(
+        &self,
+        mall: &MallId,
+        rejected: &AccessToken,
+    ) -> Result<AccessToken, TokenError> {
+        let row = self.active_row(mall).await?;
+        let current = self.open_access(&row)?;
+        if current.expose_secret() != rejected.expose_secret() {
+            return Ok(current);
+        }
         self.refresh_with(
             mall,
             Need::Forced {
@@ -148,7 +172,12 @@ impl TokenManager {
     fn needs(&self, need: Need, row: &TokenRecord) -> bool {
         let now = self.clock.now();
         match need {
-            Need::Expiring => row.access_expires_at - span(self.settings.refresh_margin) <= now,
+            Need::Expiring { seen_version } if row.version != seen_version => {
+                row.access_expires_at <= now
+            }
+            Need::Expiring { .. } => {
+                row.access_expires_at - span(self.settings.refresh_margin) <= now
+            }
             Need::Forced { seen_version } => row.version == seen_version,
             Need::KeepAlive { window } => row.refresh_expires_at - span(window) <= now,
         }
