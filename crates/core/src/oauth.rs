@@ -270,12 +270,10 @@ mod tests {
             Some(TokenParseError::Missing("refresh_token"))
         );
         let err = TokenSet::parse(br#"{"access_token":"SECRETX","refresh_token":"r","expires_at":"soon","refresh_token_expires_at":"x"}"#)
-            .err()
-            .expect("error");
+            .expect_err("error");
         assert!(matches!(err, TokenParseError::BadTimestamp(_)));
         let err = TokenSet::parse(b"<html>SECRETX</html>")
-            .err()
-            .expect("error")
+            .expect_err("error")
             .to_string();
         assert!(!err.contains("SECRETX"), "{err}");
     }

@@ -264,6 +264,22 @@ impl TryFrom<TokenRow> for TokenRecord {
     }
 }
 
+/// `id, code, mall_id, age in seconds, attempts` of a claimed code, on both backends.
+pub(crate) type ClaimRow = (i64, String, String, f64, i32);
+
+impl TryFrom<ClaimRow> for ClaimedCode {
+    type Error = StoreError;
+    fn try_from((id, code, mall, age, attempts): ClaimRow) -> Result<Self, StoreError> {
+        Ok(ClaimedCode {
+            id,
+            code: AuthorizationCode::new(code),
+            mall_id: parse_mall(&mall)?,
+            age: std::time::Duration::from_secs_f64(age.max(0.0)),
+            attempts,
+        })
+    }
+}
+
 pub(crate) type EventRow = (i64, String, String, String, DateTime<Utc>);
 
 impl TryFrom<EventRow> for MallEvent {

@@ -14,7 +14,7 @@ pub async fn run(source: &Source, args: &MallsArgs) -> anyhow::Result<()> {
     let rows = store.all_tokens().await?;
     let now = Utc::now();
     if args.json {
-        let list: Vec<_> = rows.iter().map(|r| as_json(r)).collect();
+        let list: Vec<_> = rows.iter().map(as_json).collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
     } else {
         print_table(&rows, now);

@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
-use cafe24_core::secret::AuthorizationCode;
 use cafe24_core::MallId;
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection};
 
 use crate::pg_pool::{Lease, PgConnections};
-use crate::records::{parse_mall, EventRow, TokenRow, TOKEN_COLUMNS};
+use crate::records::{parse_mall, ClaimRow, EventRow, TokenRow, TOKEN_COLUMNS};
 use crate::{
     ClaimedCode, CodeStatus, MallEvent, MallLock, MallStatus, NewTokens, StoreError, TokenRecord,
 };
@@ -37,7 +36,7 @@ pub(super) async fn claim_codes(
     limit: u32,
 ) -> Result<Vec<ClaimedCode>, StoreError> {
     let mut lease = conns.acquire().await?;
-    let rows: Result<Vec<(i64, String, String, f64, i32)>, _> = sqlx::query_as(
+    let rows: Result<Vec<ClaimRow>, _> = sqlx::query_as(
         "UPDATE cafe24.authorization_codes AS c
          SET status = 'processing', attempts = c.attempts + 1, claimed_at = now()
          FROM (SELECT id FROM cafe24.authorization_codes
@@ -58,15 +57,7 @@ pub(super) async fn claim_codes(
     lease
         .finish(rows)?
         .into_iter()
-        .map(|(id, code, mall, age, attempts)| {
-            Ok(ClaimedCode {
-                id,
-                code: AuthorizationCode::new(code),
-                mall_id: parse_mall(&mall)?,
-                age: Duration::from_secs_f64(age.max(0.0)),
-                attempts,
-            })
-        })
+        .map(ClaimedCode::try_from)
         .collect()
 }
 

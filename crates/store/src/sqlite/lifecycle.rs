@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
-use cafe24_core::secret::AuthorizationCode;
 use cafe24_core::MallId;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use sqlx::SqlitePool;
 
-use crate::records::{parse_mall, EventRow, TokenRow, TOKEN_COLUMNS};
+use crate::records::{parse_mall, ClaimRow, EventRow, TokenRow, TOKEN_COLUMNS};
 use crate::{
     ClaimedCode, CodeStatus, MallEvent, MallLock, MallStatus, NewTokens, StoreError, TokenRecord,
 };
@@ -46,7 +45,7 @@ pub(super) async fn claim_codes(
     limit: u32,
 ) -> Result<Vec<ClaimedCode>, StoreError> {
     // One UPDATE is atomic in SQLite (it holds the write lock), so two workers never claim a row twice.
-    let rows: Vec<(i64, String, String, f64, i32)> = sqlx::query_as(&format!(
+    let rows: Vec<ClaimRow> = sqlx::query_as(&format!(
         "UPDATE authorization_codes SET status = 'processing', attempts = attempts + 1, claimed_at = {NOW}
          WHERE id IN (SELECT id FROM authorization_codes
                       WHERE mall_id IS NOT NULL AND created_at >= ?
@@ -59,17 +58,7 @@ pub(super) async fn claim_codes(
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    rows.into_iter()
-        .map(|(id, code, mall, age, attempts)| {
-            Ok(ClaimedCode {
-                id,
-                code: AuthorizationCode::new(code),
-                mall_id: parse_mall(&mall)?,
-                age: Duration::from_secs_f64(age.max(0.0)),
-                attempts,
-            })
-        })
-        .collect()
+    rows.into_iter().map(ClaimedCode::try_from).collect()
 }
 
 pub(super) async fn retry_code(pool: &SqlitePool, id: i64, error: &str) -> Result<(), StoreError> {

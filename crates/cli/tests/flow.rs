@@ -1,0 +1,200 @@
+//! The whole flow over real HTTP on both backends: /install → Cafe24 consent (sandbox) →
+//! /oauth/callback → the in-process worker exchanges the code → Admin API → refresh. And the
+//! README's first command, `cafe24-oauth demo`, run as users run it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cafe24_core::settings::{generate_key_entry, Settings, Source, TokenSettings};
+use cafe24_core::{MallId, SystemClock};
+use cafe24_sandbox::{AppConfig, SandboxConfig};
+use cafe24_server::{AppState, Application};
+use cafe24_store::{CodeStatus, MallStatus};
+use cafe24_testkit::{fresh_database, on_both_backends, TestBackend};
+use cafe24_tokens::{OAuthClient, TokenManager, Worker};
+
+on_both_backends!(install_consent_callback_exchange_api_call_and_refresh);
+
+async fn install_consent_callback_exchange_api_call_and_refresh(backend: TestBackend) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = AppConfig {
+        redirect_uris: vec![format!("{server}/oauth/callback")],
+        ..AppConfig::default()
+    };
+    let config = SandboxConfig {
+        auto_approve: true,
+        auto_create_malls: true,
+        apps: vec![app.clone()],
+        ..SandboxConfig::default()
+    };
+    let sandbox = cafe24_sandbox::start(config, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("sandbox");
+    let source = Source::from_pairs([
+        ("CAFE24_CLIENT_ID", app.client_id.clone()),
+        (
+            "CAFE24_CLIENT_SECRET",
+            app.client_secret.expose_secret().to_owned(),
+        ),
+        ("CAFE24_REDIRECT_URI", format!("{server}/oauth/callback")),
+        ("CAFE24_SCOPES", "mall.read_product".to_owned()),
+        ("CAFE24_BASE_URL", sandbox.base_url_template()),
+        (
+            "EXPECTED_STATE_SECRET",
+            "flow-test-state-secret-0123456789abcdef".to_owned(),
+        ),
+        ("TOKEN_ENCRYPTION_KEYS", generate_key_entry("k1")),
+    ]);
+    let mut settings = Settings::load(&source).expect("settings");
+    settings.database = fresh_database(backend).await;
+    let store = cafe24_store::connect(&settings.database)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    let tokens = TokenSettings::load(&source).expect("token settings");
+    let oauth =
+        OAuthClient::new(Arc::new(settings.app.clone()), tokens.http_timeout).expect("client");
+    let manager = Arc::new(TokenManager::new(
+        store.clone(),
+        oauth,
+        tokens,
+        Arc::new(SystemClock),
+    ));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (mut s1, mut s2) = (stopped.clone(), stopped);
+    let worker = tokio::spawn(Worker::new(manager.clone()).run(async move {
+        let _ = s1.changed().await;
+    }));
+    let state = AppState::new(&settings, store.clone());
+    let http = tokio::spawn(
+        Application::with_listener(listener, state, &settings.http).run(async move {
+            let _ = s2.changed().await;
+        }),
+    );
+
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let location =
+        |r: &reqwest::Response| r.headers()["location"].to_str().expect("ascii").to_owned();
+    let install = browser
+        .get(format!("{server}/install?mall_id=shop1"))
+        .send()
+        .await
+        .expect("install");
+    assert_eq!(install.status(), 302);
+    let consent = browser
+        .get(location(&install))
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(
+        consent.status(),
+        302,
+        "the sandbox approves and redirects back"
+    );
+    let callback = location(&consent);
+    assert!(callback.starts_with(&format!("{server}/oauth/callback?")));
+    let saved = browser.get(&callback).send().await.expect("callback");
+    assert_eq!(saved.status(), 200);
+    let body: serde_json::Value = saved.json().await.expect("json");
+    assert_eq!(
+        (body["ok"].clone(), body["message"].clone()),
+        (serde_json::json!(true), serde_json::json!("Saved"))
+    );
+    let id = body["id"].as_i64().expect("id");
+
+    let mall = MallId::parse("shop1").expect("mall");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.tokens(&mall).await.expect("read").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the worker did not exchange the code"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let code = store
+        .authorization_code(id)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(code.status, CodeStatus::Exchanged);
+    assert!(code.code.is_none());
+
+    let api = |token: String| {
+        let url = format!(
+            "{}/api/v2/admin/products/count",
+            sandbox.base_url_template().replace("{mall_id}", "shop1")
+        );
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("api")
+                .status()
+        }
+    };
+    let first = manager.access_token(&mall).await.expect("token");
+    assert_eq!(api(first.expose_secret().to_owned()).await, 200);
+    let second = manager
+        .refresh_rejected(&mall, &first)
+        .await
+        .expect("refresh");
+    assert_ne!(first.expose_secret(), second.expose_secret());
+    assert_eq!(api(second.expose_secret().to_owned()).await, 200);
+    let stats = sandbox.stats("shop1").expect("stats");
+    assert_eq!(
+        (
+            stats.authorization_code_grants,
+            stats.refresh_grants,
+            stats.refresh_tokens_rejected
+        ),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        store
+            .tokens(&mall)
+            .await
+            .expect("read")
+            .expect("row")
+            .status,
+        MallStatus::Active
+    );
+
+    let _ = stop.send(true);
+    worker.await.expect("worker");
+    http.await.expect("server").expect("served");
+}
+
+#[test]
+fn the_demo_runs_every_step_and_exits_0() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cafe24-oauth"))
+        .arg("demo")
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for step in [
+        "1. install",
+        "2. consent",
+        "3. approve",
+        "4. callback",
+        "5. exchange",
+        "6. Admin API",
+        "7. refresh",
+        "All steps passed",
+    ] {
+        assert!(stdout.contains(step), "missing {step:?} in\n{stdout}");
+    }
+}

@@ -1,0 +1,392 @@
+//! The lifecycle across OS processes, on PostgreSQL: several processes with many tasks each ask
+//! for tokens of the same malls across rotations; a worker is killed mid-refresh and restarted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cafe24_core::secret::AuthorizationCode;
+use cafe24_core::settings::{generate_key_entry, AppSettings, DatabaseKind, Source, TokenSettings};
+use cafe24_core::{MallId, SystemClock};
+use cafe24_sandbox::{AppConfig, FaultSpec, RunningSandbox, SandboxConfig};
+use cafe24_store::{CodeInsert, MallStatus, NewAuthorizationCode, Store};
+use cafe24_tokens::{Exchanger, OAuthClient, TokenManager};
+
+const REDIRECT: &str = "https://app.example.com/oauth/callback";
+const CHILD: &str = "CAFE24_TEST_HAMMER_CHILD";
+
+/// The settings every process shares, as environment variables.
+fn shared_env(
+    sandbox_base: &str,
+    database_url: &str,
+    keys: &str,
+    extra: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let app = AppConfig::default();
+    let mut env = vec![
+        ("CAFE24_CLIENT_ID".to_owned(), app.client_id.clone()),
+        (
+            "CAFE24_CLIENT_SECRET".to_owned(),
+            app.client_secret.expose_secret().to_owned(),
+        ),
+        ("CAFE24_REDIRECT_URI".to_owned(), REDIRECT.to_owned()),
+        ("CAFE24_SCOPES".to_owned(), "mall.read_product".to_owned()),
+        ("CAFE24_BASE_URL".to_owned(), sandbox_base.to_owned()),
+        ("DATABASE_URL".to_owned(), database_url.to_owned()),
+        ("TOKEN_ENCRYPTION_KEYS".to_owned(), keys.to_owned()),
+    ];
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    env
+}
+
+fn manager_from(env: &[(String, String)], store: Arc<dyn Store>) -> Arc<TokenManager> {
+    let source = Source::from_pairs(env.iter().cloned());
+    let tokens = TokenSettings::load(&source).expect("token settings");
+    let app = AppSettings::load(&source).expect("app settings");
+    let oauth = OAuthClient::new(Arc::new(app), tokens.http_timeout).expect("client");
+    Arc::new(TokenManager::new(
+        store,
+        oauth,
+        tokens,
+        Arc::new(SystemClock),
+    ))
+}
+
+struct World {
+    sandbox: RunningSandbox,
+    env: Vec<(String, String)>,
+    store: Arc<dyn Store>,
+    manager: Arc<TokenManager>,
+}
+
+async fn world(tune: impl FnOnce(&mut SandboxConfig), extra: &[(&str, &str)]) -> World {
+    let mut config = SandboxConfig {
+        auto_approve: true,
+        auto_create_malls: true,
+        apps: vec![AppConfig {
+            redirect_uris: vec![REDIRECT.into()],
+            ..AppConfig::default()
+        }],
+        ..SandboxConfig::default()
+    };
+    tune(&mut config);
+    let sandbox = cafe24_sandbox::start(config, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("sandbox");
+    let db = cafe24_testkit::fresh_postgres().await;
+    let DatabaseKind::PostgresUrl(url) = &db.kind else {
+        panic!("a URL")
+    };
+    let env = shared_env(
+        &sandbox.base_url_template(),
+        url.expose_secret(),
+        &generate_key_entry("k1"),
+        extra,
+    );
+    let store = cafe24_store::connect(&db).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let manager = manager_from(&env, store.clone());
+    World {
+        sandbox,
+        env,
+        store,
+        manager,
+    }
+}
+
+impl World {
+    async fn install(&self, mall: &MallId) {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let base = self
+            .sandbox
+            .base_url_template()
+            .replace("{mall_id}", mall.as_str());
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &AppConfig::default().client_id)
+            .append_pair("state", "s")
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("scope", "mall.read_product")
+            .finish();
+        let response = http
+            .get(format!("{base}/api/v2/oauth/authorize?{query}"))
+            .send()
+            .await
+            .expect("authorize");
+        let location =
+            url::Url::parse(response.headers()["location"].to_str().expect("ascii")).expect("url");
+        let code = location
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .expect("code");
+        let code = AuthorizationCode::new(code);
+        let state = format!("state-{mall}");
+        let stored = self
+            .store
+            .insert_authorization_code(NewAuthorizationCode {
+                code: &code,
+                state: &state,
+                mall_id: mall,
+            })
+            .await;
+        assert!(matches!(stored, Ok(CodeInsert::Stored { .. })));
+        assert_eq!(
+            Exchanger::new(self.manager.clone())
+                .drain()
+                .await
+                .expect("exchange")
+                .exchanged,
+            1
+        );
+    }
+
+    async fn api_ok(&self, mall: &MallId, token: &str) -> bool {
+        let base = self
+            .sandbox
+            .base_url_template()
+            .replace("{mall_id}", mall.as_str());
+        let response = reqwest::Client::new()
+            .get(format!("{base}/api/v2/admin/products/count"))
+            .bearer_auth(token)
+            .send()
+            .await;
+        response.is_ok_and(|r| r.status() == 200)
+    }
+}
+
+fn malls(n: usize) -> Vec<MallId> {
+    (1..=n)
+        .map(|i| MallId::parse(&format!("shop{i}")).expect("mall"))
+        .collect()
+}
+
+/// Run by the parent test in child processes: many tasks asking for tokens until the deadline.
+/// Prints one `TOKEN <mall> <token>` line per distinct token it was given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a child process of several_processes_refresh_each_rotation_exactly_once"]
+async fn hammer_child() {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let seconds: u64 = std::env::var(CHILD)
+        .expect("child marker")
+        .parse()
+        .expect("seconds");
+    let source = Source::from_pairs(env.iter().cloned());
+    let db = cafe24_core::settings::DatabaseSettings::load(&source).expect("db");
+    let store = cafe24_store::connect(&db).await.expect("connect");
+    let manager = manager_from(&env, store);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..8 {
+        let manager = manager.clone();
+        tasks.spawn(async move {
+            let mut seen = BTreeSet::new();
+            let malls = malls(3);
+            let mut i = task;
+            while Instant::now() < deadline {
+                let mall = &malls[i % malls.len()];
+                let token = manager.access_token(mall).await.expect("a token, always");
+                seen.insert((mall.to_string(), token.expose_secret().to_owned()));
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(3 + (i as u64 % 7))).await;
+            }
+            seen
+        });
+    }
+    let mut all = BTreeSet::new();
+    while let Some(done) = tasks.join_next().await {
+        all.extend(done.expect("task"));
+    }
+    for (mall, token) in all {
+        println!("TOKEN {mall} {token}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_processes_refresh_each_rotation_exactly_once() {
+    // Access tokens live 4 s and are refreshed 2 s before expiry: a rotation every ~2 s.
+    let w = world(
+        |c| c.access_token_ttl_secs = 4,
+        &[("CAFE24_REFRESH_MARGIN_SECS", "2")],
+    )
+    .await;
+    let malls = malls(3);
+    let mut observed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for mall in &malls {
+        w.install(mall).await;
+        let first = w.manager.access_token(mall).await.expect("token");
+        observed
+            .entry(mall.to_string())
+            .or_default()
+            .insert(first.expose_secret().to_owned());
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(&exe)
+                .args([
+                    "hammer_child",
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .envs(w.env.iter().cloned())
+                .env(CHILD, "9")
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn child")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("child");
+        assert!(
+            out.status.success(),
+            "a child failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(rest) = line.strip_prefix("TOKEN ") {
+                let (mall, token) = rest.split_once(' ').expect("token line");
+                observed
+                    .entry(mall.to_owned())
+                    .or_default()
+                    .insert(token.to_owned());
+            }
+        }
+    }
+    for mall in &malls {
+        let stats = w.sandbox.stats(mall.as_str()).expect("stats");
+        let distinct = observed[mall.as_str()].len() as u64;
+        assert!(
+            stats.refresh_grants >= 3,
+            "{mall}: rotations happened ({})",
+            stats.refresh_grants
+        );
+        assert_eq!(
+            stats.refresh_tokens_rejected, 0,
+            "{mall}: a refresh used a dead refresh token"
+        );
+        // Every refresh produced exactly one token that somebody used: one refresh per rotation.
+        assert_eq!(
+            distinct,
+            stats.refresh_grants + 1,
+            "{mall}: tokens seen vs refreshes"
+        );
+        let row = w.store.tokens(mall).await.expect("read").expect("row");
+        assert_eq!(row.status, MallStatus::Active, "{mall}");
+    }
+    let events = w.store.events(0, 100).await.expect("events");
+    assert!(events.iter().all(|e| e.kind != "needs_reauth"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_refresh_leaves_every_mall_working_or_flagged() {
+    let w = world(
+        |_| {},
+        &[
+            ("CAFE24_KEEPALIVE_CONCURRENCY", "6"),
+            ("CAFE24_KEEPALIVE_RATE", "1000"),
+        ],
+    )
+    .await;
+    let malls = malls(6);
+    for mall in &malls {
+        w.install(mall).await;
+    }
+    // Refreshes now take 1.5 s at Cafe24; the process is killed while they are in flight.
+    w.sandbox
+        .set_fault(
+            "token",
+            FaultSpec {
+                latency_ms: 1500,
+                ..Default::default()
+            },
+        )
+        .expect("fault");
+    let run = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cafe24-oauth"));
+        cmd.args(["refresh", "--all"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(w.env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    };
+    let mut victim = run().spawn().expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Wait until every mall's refresh is journaled as in flight, then kill.
+    loop {
+        let in_flight = w
+            .store
+            .all_tokens()
+            .await
+            .expect("rows")
+            .iter()
+            .filter(|r| r.refresh_started_at.is_some())
+            .count();
+        if in_flight == malls.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "refreshes never started ({in_flight} in flight)"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Command::new("kill")
+        .args(["-KILL", &victim.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(!victim.wait().expect("wait").success());
+    w.sandbox.clear_faults();
+    // One mall also loses the response of the restart's refresh after Cafe24 rotated it.
+    w.sandbox
+        .set_fault(
+            "token",
+            FaultSpec {
+                lose_response_next: 1,
+                mall_id: Some("shop1".into()),
+                ..Default::default()
+            },
+        )
+        .expect("fault");
+    let _ = run().status().expect("restart");
+    let _ = run().status().expect("second run after the lost response");
+
+    let mut flagged = 0;
+    for mall in &malls {
+        let row = w.store.tokens(mall).await.expect("read").expect("row");
+        match row.status {
+            MallStatus::Active => {
+                // Active must mean working: the refresh token refreshes and the access token calls.
+                let token = w
+                    .manager
+                    .force_refresh(mall)
+                    .await
+                    .unwrap_or_else(|e| panic!("{mall} is active but broken: {e}"));
+                assert!(
+                    w.api_ok(mall, token.expose_secret()).await,
+                    "{mall}: access token refused"
+                );
+            }
+            MallStatus::NeedsReauth => flagged += 1,
+            MallStatus::Revoked => panic!("{mall} revoked"),
+        }
+    }
+    assert_eq!(
+        flagged, 1,
+        "exactly the mall whose rotated pair was lost is flagged"
+    );
+}
