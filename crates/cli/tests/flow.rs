@@ -65,10 +65,15 @@ async fn install_consent_callback_exchange_api_call_and_refresh(backend: TestBac
     ));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (mut s1, mut s2) = (stopped.clone(), stopped);
-    let worker = tokio::spawn(Worker::new(manager.clone()).run(async move {
+    let state = AppState::new(&settings, store.clone());
+    state
+        .metrics
+        .register(|registry| manager.metrics().register(registry));
+    let metrics = state.metrics.clone();
+    let worker = Worker::new(manager.clone()).woken_by(state.code_stored.clone());
+    let worker = tokio::spawn(worker.run(async move {
         let _ = s1.changed().await;
     }));
-    let state = AppState::new(&settings, store.clone());
     let http = tokio::spawn(
         Application::with_listener(listener, state, &settings.http).run(async move {
             let _ = s2.changed().await;
@@ -166,6 +171,14 @@ async fn install_consent_callback_exchange_api_call_and_refresh(backend: TestBac
             .status,
         MallStatus::Active
     );
+    let exposition = metrics.encode();
+    for line in [
+        r#"cafe24_oauth_code_exchanges_total{outcome="ok"} 1"#,
+        r#"cafe24_oauth_token_refreshes_total{outcome="ok"} 1"#,
+        "cafe24_oauth_malls_needs_reauth_total 0",
+    ] {
+        assert!(exposition.contains(line), "missing {line} in\n{exposition}");
+    }
 
     let _ = stop.send(true);
     worker.await.expect("worker");

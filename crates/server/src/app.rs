@@ -28,6 +28,8 @@ pub struct AppState {
     pub request_timeout: std::time::Duration,
     /// Largest request body accepted (413 above it).
     pub max_body_bytes: usize,
+    /// Signalled when a code is stored, so an in-process worker exchanges it at once.
+    pub code_stored: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -41,6 +43,7 @@ impl AppState {
             clock: Arc::new(SystemClock),
             request_timeout: settings.http.request_timeout,
             max_body_bytes: settings.http.max_body_bytes,
+            code_stored: Arc::new(tokio::sync::Notify::new()),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cafe24_store::CodeWakeups;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::exchange::Exchanger;
 use crate::keepalive::{due_malls, refresh_malls};
@@ -15,16 +15,30 @@ use crate::manager::TokenManager;
 
 pub struct Worker {
     manager: Arc<TokenManager>,
+    code_stored: Arc<Notify>,
 }
 
 impl Worker {
     pub fn new(manager: Arc<TokenManager>) -> Self {
-        Self { manager }
+        Self {
+            manager,
+            code_stored: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Also wake up when this is signalled (the in-process server stores a code).
+    pub fn woken_by(mut self, code_stored: Arc<Notify>) -> Self {
+        self.code_stored = code_stored;
+        self
     }
 
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send) {
         let (stop, stopped) = watch::channel(false);
-        let exchange = tokio::spawn(exchange_loop(self.manager.clone(), stopped.clone()));
+        let exchange = tokio::spawn(exchange_loop(
+            self.manager.clone(),
+            self.code_stored,
+            stopped.clone(),
+        ));
         let keepalive = tokio::spawn(keepalive_loop(self.manager.clone(), stopped));
         shutdown.await;
         let _ = stop.send(true);
@@ -37,7 +51,11 @@ impl Worker {
     }
 }
 
-async fn exchange_loop(manager: Arc<TokenManager>, mut stop: watch::Receiver<bool>) {
+async fn exchange_loop(
+    manager: Arc<TokenManager>,
+    code_stored: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
     let exchanger = Exchanger::new(manager.clone());
     let mut wakeups = match manager.store().code_wakeups().await {
         Ok(w) => w,
@@ -77,6 +95,7 @@ async fn exchange_loop(manager: Arc<TokenManager>, mut stop: watch::Receiver<boo
         tokio::select! {
             _ = stop.changed() => {}
             () = wakeups.wait(idle) => {}
+            () = code_stored.notified() => {}
         }
     }
 }

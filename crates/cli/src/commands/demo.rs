@@ -83,18 +83,15 @@ async fn walk(dir: &std::path::Path) -> anyhow::Result<()> {
         settings.app.clone(),
         TokenSettings::load(&source)?,
     )?;
+    let state = AppState::new(&settings, store.clone());
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
     let mut worker_stop = stopped.clone();
-    let worker = tokio::spawn(Worker::new(manager.clone()).run(async move {
+    let worker = Worker::new(manager.clone()).woken_by(state.code_stored.clone());
+    let worker = tokio::spawn(worker.run(async move {
         let _ = worker_stop.changed().await;
     }));
     let server_task = tokio::spawn(
-        Application::with_listener(
-            listener,
-            AppState::new(&settings, store.clone()),
-            &settings.http,
-        )
-        .run(async move {
+        Application::with_listener(listener, state, &settings.http).run(async move {
             let _ = stopped.changed().await;
         }),
     );

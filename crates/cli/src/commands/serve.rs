@@ -31,7 +31,8 @@ pub async fn run(source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
                 .metrics
                 .register(|registry| manager.metrics().register(registry));
             let mut stopped = stopped.clone();
-            Some(tokio::spawn(Worker::new(manager).run(async move {
+            let worker = Worker::new(manager).woken_by(state.code_stored.clone());
+            Some(tokio::spawn(worker.run(async move {
                 let _ = stopped.changed().await;
             })))
         }

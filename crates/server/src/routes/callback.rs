@@ -21,6 +21,7 @@ pub const MAX_CODE_LEN: usize = 512;
 pub async fn callback(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     match handle(&state, query.as_deref().unwrap_or_default()).await {
         Ok((id, response)) => {
+            state.code_stored.notify_one();
             state.metrics.callback("saved");
             tracing::info!(code_id = id, "authorization code stored");
             response
