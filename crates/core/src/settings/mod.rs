@@ -2,6 +2,7 @@
 //! or malformed value becomes a [`ConfigError`] naming the variable; the binary prints that one
 //! line and exits with code 2. Secrets are loaded into secret types at once.
 
+mod client;
 mod database;
 mod keys;
 mod source;
@@ -11,6 +12,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use client::{AdminToken, ClientSettings, MIN_ADMIN_TOKEN_LEN};
 pub use database::{DatabaseKind, DatabaseSettings, DEFAULT_SQLITE_PATH};
 pub use keys::{generate_key_entry, EncryptionKey, EncryptionKeys};
 pub use source::{Source, CONFIG_FILE_VAR};
