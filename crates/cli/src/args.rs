@@ -37,6 +37,9 @@ pub enum Command {
     Revoke(MallArg),
     /// Re-encrypt every stored token under the first key of TOKEN_ENCRYPTION_KEYS.
     Reencrypt,
+    /// Webhook maintenance.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Apply database migrations (safe to run again).
     Migrate,
     /// Print a fresh TOKEN_ENCRYPTION_KEYS entry (id:BASE64 of 32 random bytes).
@@ -97,4 +100,17 @@ pub struct KeygenArgs {
     /// Key id (letters, digits, '-', '_'); defaults to k + today's date.
     #[arg(long)]
     pub id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Read Cafe24's delivery logs: confirm stored events, store (and dispatch) missed ones.
+    Reconcile(OptionalMall),
+}
+
+#[derive(Debug, Args)]
+pub struct OptionalMall {
+    /// One mall (default: every active mall).
+    #[arg(value_parser = parse_mall)]
+    pub mall_id: Option<cafe24_core::MallId>,
 }

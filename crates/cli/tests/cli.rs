@@ -88,14 +88,14 @@ async fn migrate_is_idempotent_on_postgres_and_sqlite() {
         migrate(&pg_env),
         (
             Some(0),
-            "postgres schema at version 2 (2 applied now)".into()
+            "postgres schema at version 3 (3 applied now)".into()
         )
     );
     assert_eq!(
         migrate(&pg_env),
         (
             Some(0),
-            "postgres schema at version 2 (0 applied now)".into()
+            "postgres schema at version 3 (0 applied now)".into()
         )
     );
 
@@ -103,11 +103,11 @@ async fn migrate_is_idempotent_on_postgres_and_sqlite() {
     let sqlite_env = [("CAFE24_SQLITE_PATH", path.display().to_string())];
     assert_eq!(
         migrate(&sqlite_env),
-        (Some(0), "sqlite schema at version 2 (2 applied now)".into())
+        (Some(0), "sqlite schema at version 3 (3 applied now)".into())
     );
     assert_eq!(
         migrate(&sqlite_env),
-        (Some(0), "sqlite schema at version 2 (0 applied now)".into())
+        (Some(0), "sqlite schema at version 3 (0 applied now)".into())
     );
 }
 

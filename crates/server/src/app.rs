@@ -30,6 +30,36 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Signalled when a code is stored, so an in-process worker exchanges it at once.
     pub code_stored: Arc<tokio::sync::Notify>,
+    /// How webhook deliveries are verified and keyed.
+    pub webhooks: Arc<WebhookIntake>,
+}
+
+/// The receiving side of `POST /webhooks/cafe24`.
+pub struct WebhookIntake {
+    pub verifier: cafe24_webhooks::Verifier,
+    pub trace_header: Option<String>,
+    /// Signalled when an event is stored, so an in-process dispatcher acts at once.
+    pub stored: Arc<tokio::sync::Notify>,
+}
+
+impl WebhookIntake {
+    pub fn new(settings: &cafe24_core::settings::WebhookSettings) -> Self {
+        use cafe24_core::settings::WebhookAuth;
+        match settings.auth {
+            WebhookAuth::Unconfigured => tracing::warn!(
+                "POST /webhooks/cafe24 refuses every delivery until CAFE24_WEBHOOK_AUTH is set (api-key, hmac-hex, hmac-base64)"
+            ),
+            WebhookAuth::InsecureNone => tracing::warn!(
+                "POST /webhooks/cafe24 accepts deliveries WITHOUT verification (CAFE24_WEBHOOK_AUTH=insecure-none)"
+            ),
+            _ => {}
+        }
+        Self {
+            verifier: cafe24_webhooks::Verifier::new(settings),
+            trace_header: settings.trace_header.clone(),
+            stored: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
 }
 
 impl AppState {
@@ -44,6 +74,7 @@ impl AppState {
             request_timeout: settings.http.request_timeout,
             max_body_bytes: settings.http.max_body_bytes,
             code_stored: Arc::new(tokio::sync::Notify::new()),
+            webhooks: Arc::new(WebhookIntake::new(&settings.webhooks)),
         }
     }
 }
@@ -53,6 +84,10 @@ pub fn router(state: AppState, http: &HttpSettings) -> Router {
     Router::new()
         .route("/install", get(routes::install::install))
         .route("/oauth/callback", get(routes::callback::callback))
+        .route(
+            "/webhooks/cafe24",
+            axum::routing::post(routes::webhooks::receive),
+        )
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))

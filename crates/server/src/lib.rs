@@ -12,7 +12,7 @@ mod routes;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use app::{router, AppState, Application};
+pub use app::{router, AppState, Application, WebhookIntake};
 pub use error::ApiError;
 pub use metrics::Metrics;
 

@@ -25,6 +25,9 @@ pub use records::{
     AuthorizationCodeRecord, ClaimedCode, CodeInsert, CodeStatus, MallEvent, MallStatus,
     NewAuthorizationCode, NewTokens, TokenRecord,
 };
+pub use records::{
+    DispatchOutcome, LoggedDelivery, NewWebhookEvent, WebhookEventRecord, WebhookInsert,
+};
 pub use sqlite::SqliteStore;
 pub use wakeups::CodeWakeups;
 
@@ -122,6 +125,41 @@ pub trait Store: Send + Sync + 'static {
 
     /// Events with an id above `after`, oldest first.
     async fn events(&self, after: i64, limit: u32) -> Result<Vec<MallEvent>, StoreError>;
+
+    // --- webhook events ---
+
+    /// Stores a delivery once: a second delivery with the same dedupe key is a duplicate.
+    async fn insert_webhook_event(
+        &self,
+        new: NewWebhookEvent<'_>,
+    ) -> Result<WebhookInsert, StoreError>;
+
+    /// Claims up to `limit` events due for dispatch (received, or retry whose time has come);
+    /// a claim older than `lease` (its worker died) is taken over.
+    async fn claim_webhook_events(
+        &self,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<WebhookEventRecord>, StoreError>;
+
+    async fn finish_webhook_event(
+        &self,
+        id: i64,
+        outcome: &DispatchOutcome,
+    ) -> Result<(), StoreError>;
+
+    /// A delivery Cafe24 logged: confirms the stored event, or stores it if it never arrived.
+    async fn record_logged_delivery(
+        &self,
+        new: NewWebhookEvent<'_>,
+    ) -> Result<LoggedDelivery, StoreError>;
+
+    /// Events with an id above `after`, oldest first.
+    async fn webhook_events(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<WebhookEventRecord>, StoreError>;
 
     /// Closes the pool; later calls fail.
     async fn close(&self);

@@ -41,6 +41,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "lifecycle",
         sql: include_str!("../migrations/postgres/0002_lifecycle.sql"),
     },
+    Migration {
+        version: 3,
+        name: "webhooks",
+        sql: include_str!("../migrations/postgres/0003_webhooks.sql"),
+    },
 ];
 
 pub(crate) const SQLITE: &[Migration] = &[
@@ -53,6 +58,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 2,
         name: "lifecycle",
         sql: include_str!("../migrations/sqlite/0002_lifecycle.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "webhooks",
+        sql: include_str!("../migrations/sqlite/0003_webhooks.sql"),
     },
 ];
 

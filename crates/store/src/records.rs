@@ -305,3 +305,103 @@ pub(crate) fn split_scopes(raw: &str) -> Vec<String> {
 pub(crate) fn parse_mall(raw: &str) -> Result<MallId, StoreError> {
     MallId::parse(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
+
+/// A webhook delivery to store.
+#[derive(Debug, Clone, Copy)]
+pub struct NewWebhookEvent<'a> {
+    /// Unique per delivery: Cafe24's trace id, or a digest of event number and body.
+    pub dedupe_key: &'a str,
+    pub mall_id: &'a MallId,
+    pub event_no: i32,
+    pub trace_id: Option<&'a str>,
+    /// The raw JSON body as received.
+    pub body: &'a str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookInsert {
+    Stored {
+        id: i64,
+    },
+    /// The same delivery was stored before (a retry by Cafe24).
+    Duplicate {
+        id: i64,
+    },
+}
+
+/// A delivery found in Cafe24's logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoggedDelivery {
+    /// We never received it: now stored (and confirmed).
+    Recovered { id: i64 },
+    /// We had it: now confirmed.
+    Confirmed { id: i64 },
+}
+
+/// What became of one dispatch attempt.
+#[derive(Debug, Clone)]
+pub enum DispatchOutcome {
+    Dispatched,
+    Retry { error: String, at: DateTime<Utc> },
+    DeadLetter { error: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookEventRecord {
+    pub id: i64,
+    pub dedupe_key: String,
+    pub mall_id: MallId,
+    pub event_no: i32,
+    pub trace_id: Option<String>,
+    pub body: String,
+    /// `received`, `retry`, `dispatched` or `dead_letter`.
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub received_at: DateTime<Utc>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    /// `received` (over HTTP) or `reconciled` (recovered from Cafe24's logs).
+    pub source: String,
+}
+
+pub(crate) const WEBHOOK_COLUMNS: &str =
+    "id, dedupe_key, mall_id, event_no, trace_id, body, status, attempts, \
+     last_error, received_at, confirmed_at, dispatched_at, source";
+
+pub(crate) type WebhookRow = (
+    i64,
+    String,
+    String,
+    i32,
+    Option<String>,
+    String,
+    String,
+    i32,
+    Option<String>,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    String,
+);
+
+impl TryFrom<WebhookRow> for WebhookEventRecord {
+    type Error = StoreError;
+    fn try_from(r: WebhookRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.0,
+            dedupe_key: r.1,
+            mall_id: parse_mall(&r.2)?,
+            event_no: r.3,
+            trace_id: r.4,
+            body: r.5,
+            status: r.6,
+            attempts: r.7,
+            last_error: r.8,
+            received_at: r.9,
+            confirmed_at: r.10,
+            dispatched_at: r.11,
+            source: r.12,
+        })
+    }
+}

@@ -7,10 +7,11 @@ mod malls;
 mod migrate;
 mod serve;
 mod tokens;
+mod webhooks;
 
 use cafe24_core::settings::{LogFormat, Source};
 
-use crate::args::{Cli, Command};
+use crate::args::{Cli, Command, WebhooksCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let source = || Source::load(cli.config.as_deref());
@@ -24,6 +25,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(arg) => tokens::token(&source()?, &arg.mall_id).await,
         Command::Revoke(arg) => tokens::revoke(&source()?, &arg.mall_id).await,
         Command::Reencrypt => tokens::reencrypt(&source()?).await,
+        Command::Webhooks(WebhooksCommand::Reconcile(arg)) => {
+            webhooks::reconcile(&source()?, arg.mall_id.as_ref()).await
+        }
         Command::Migrate => migrate::run(&source()?).await,
         Command::Keygen(args) => keygen::run(&args),
         Command::Sandbox(args) => {

@@ -30,11 +30,19 @@ pub async fn run(source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
             state
                 .metrics
                 .register(|registry| manager.metrics().register(registry));
+            let mut tasks = super::webhooks::spawn(
+                store.clone(),
+                Some(manager.clone()),
+                &settings.webhooks,
+                state.webhooks.stored.clone(),
+                stopped.clone(),
+            )?;
             let mut stopped = stopped.clone();
             let worker = Worker::new(manager).woken_by(state.code_stored.clone());
-            Some(tokio::spawn(worker.run(async move {
+            tasks.push(tokio::spawn(worker.run(async move {
                 let _ = stopped.changed().await;
-            })))
+            })));
+            Some(tasks)
         }
         None => None,
     };
@@ -45,8 +53,13 @@ pub async fn run(source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, backend = %store.backend(), worker = worker.is_some(), "listening");
     let served = app.run(shutdown::signal()).await;
     let _ = stop.send(true);
-    if let Some(worker) = worker {
-        let _ = worker.await;
+    for task in worker.into_iter().flatten() {
+        if tokio::time::timeout(super::webhooks::STOP_GRACE, task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a background task did not stop in time");
+        }
     }
     store.close().await;
     tracing::info!("stopped");

@@ -13,10 +13,24 @@ use crate::args::RefreshArgs;
 
 pub async fn worker(source: &Source) -> anyhow::Result<()> {
     let manager = lifecycle(source).await?;
+    let webhooks = cafe24_core::settings::WebhookSettings::load(source)?;
     tracing::info!(backend = %manager.store().backend(), "worker started");
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wake = std::sync::Arc::new(tokio::sync::Notify::new());
+    let dispatch = super::webhooks::spawn(
+        manager.store().clone(),
+        Some(manager.clone()),
+        &webhooks,
+        wake,
+        stopped,
+    )?;
     Worker::new(manager.clone())
         .run(cafe24_server::shutdown::signal())
         .await;
+    let _ = stop.send(true);
+    for task in dispatch {
+        let _ = tokio::time::timeout(super::webhooks::STOP_GRACE, task).await;
+    }
     manager.store().close().await;
     Ok(())
 }

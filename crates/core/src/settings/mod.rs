@@ -7,6 +7,7 @@ mod database;
 mod keys;
 mod source;
 mod tokens;
+mod webhooks;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -17,6 +18,7 @@ pub use database::{DatabaseKind, DatabaseSettings, DEFAULT_SQLITE_PATH};
 pub use keys::{generate_key_entry, EncryptionKey, EncryptionKeys};
 pub use source::{Source, CONFIG_FILE_VAR};
 pub use tokens::TokenSettings;
+pub use webhooks::{IpRange, WebhookAuth, WebhookSettings};
 
 use crate::base_url::BaseUrlTemplate;
 use crate::secret::{ClientSecret, StateKey};
@@ -92,6 +94,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub http: HttpSettings,
     pub encryption_keys: Option<EncryptionKeys>,
+    pub webhooks: WebhookSettings,
 }
 
 impl Settings {
@@ -105,6 +108,7 @@ impl Settings {
             encryption_keys: src.parse_or("TOKEN_ENCRYPTION_KEYS", None, |raw| {
                 EncryptionKeys::parse(raw).map(Some)
             })?,
+            webhooks: WebhookSettings::load(src)?,
         })
     }
 }

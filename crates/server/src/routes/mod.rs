@@ -3,6 +3,7 @@
 pub mod callback;
 pub mod health;
 pub mod install;
+pub mod webhooks;
 
 /// The single value of `name` in a query, or an error for a repeated parameter.
 pub(crate) fn single_param(query: &str, name: &str) -> Result<Option<String>, crate::ApiError> {

@@ -13,6 +13,7 @@ const SERVED: &[&str] = &[
     "/oauth/callback",
     "/openapi.json",
     "/readyz",
+    "/webhooks/cafe24",
 ];
 
 #[test]

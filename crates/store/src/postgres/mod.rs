@@ -8,6 +8,7 @@ use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{Connection, Executor};
 
 mod lifecycle;
+mod webhooks;
 
 use crate::migrations::{self, AppliedMigration};
 use crate::pg_pool::PgConnections;
@@ -16,6 +17,7 @@ use crate::{
     AuthorizationCodeRecord, Backend, ClaimedCode, CodeInsert, CodeStatus, CodeWakeups, MallEvent,
     MallLock, NewAuthorizationCode, NewTokens, Store, StoreError, TokenRecord,
 };
+use crate::{DispatchOutcome, LoggedDelivery, NewWebhookEvent, WebhookEventRecord, WebhookInsert};
 use cafe24_core::MallId;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -281,6 +283,44 @@ impl Store for PostgresStore {
 
     async fn events(&self, after: i64, limit: u32) -> Result<Vec<MallEvent>, StoreError> {
         lifecycle::events(&self.conns, after, limit).await
+    }
+
+    async fn insert_webhook_event(
+        &self,
+        new: NewWebhookEvent<'_>,
+    ) -> Result<WebhookInsert, StoreError> {
+        webhooks::insert(&self.conns, new).await
+    }
+
+    async fn claim_webhook_events(
+        &self,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<WebhookEventRecord>, StoreError> {
+        webhooks::claim(&self.conns, limit, lease).await
+    }
+
+    async fn finish_webhook_event(
+        &self,
+        id: i64,
+        outcome: &DispatchOutcome,
+    ) -> Result<(), StoreError> {
+        webhooks::finish(&self.conns, id, outcome).await
+    }
+
+    async fn record_logged_delivery(
+        &self,
+        new: NewWebhookEvent<'_>,
+    ) -> Result<LoggedDelivery, StoreError> {
+        webhooks::record_logged(&self.conns, new).await
+    }
+
+    async fn webhook_events(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<WebhookEventRecord>, StoreError> {
+        webhooks::list(&self.conns, after, limit).await
     }
 
     async fn close(&self) {

@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 use sqlx::Executor;
 
 mod lifecycle;
+mod webhooks;
 
 use crate::migrations::{self, AppliedMigration};
 use crate::records::{CodeRow, CODE_COLUMNS};
@@ -18,6 +19,7 @@ use crate::{
     AuthorizationCodeRecord, Backend, ClaimedCode, CodeInsert, CodeStatus, CodeWakeups, MallEvent,
     MallLock, NewAuthorizationCode, NewTokens, Store, StoreError, TokenRecord,
 };
+use crate::{DispatchOutcome, LoggedDelivery, NewWebhookEvent, WebhookEventRecord, WebhookInsert};
 use cafe24_core::MallId;
 use chrono::{DateTime, Utc};
 
@@ -223,6 +225,44 @@ impl Store for SqliteStore {
 
     async fn events(&self, after: i64, limit: u32) -> Result<Vec<MallEvent>, StoreError> {
         lifecycle::events(&self.pool, after, limit).await
+    }
+
+    async fn insert_webhook_event(
+        &self,
+        new: NewWebhookEvent<'_>,
+    ) -> Result<WebhookInsert, StoreError> {
+        webhooks::insert(&self.pool, new).await
+    }
+
+    async fn claim_webhook_events(
+        &self,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<WebhookEventRecord>, StoreError> {
+        webhooks::claim(&self.pool, limit, lease).await
+    }
+
+    async fn finish_webhook_event(
+        &self,
+        id: i64,
+        outcome: &DispatchOutcome,
+    ) -> Result<(), StoreError> {
+        webhooks::finish(&self.pool, id, outcome).await
+    }
+
+    async fn record_logged_delivery(
+        &self,
+        new: NewWebhookEvent<'_>,
+    ) -> Result<LoggedDelivery, StoreError> {
+        webhooks::record_logged(&self.pool, new).await
+    }
+
+    async fn webhook_events(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<WebhookEventRecord>, StoreError> {
+        webhooks::list(&self.pool, after, limit).await
     }
 
     async fn close(&self) {
