@@ -16,10 +16,24 @@ use tokio::task::JoinSet;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let (malls, peers, concurrency) = (*args.first().unwrap_or(&10_000), *args.get(1).unwrap_or(&2_000), *args.get(2).unwrap_or(&32));
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let (malls, peers, concurrency) = (
+        *args.first().unwrap_or(&10_000),
+        *args.get(1).unwrap_or(&2_000),
+        *args.get(2).unwrap_or(&32),
+    );
     let bench = Arc::new(
-        setup(REDIRECT, &[("CAFE24_KEEPALIVE_CONCURRENCY", concurrency.to_string()), ("CAFE24_KEEPALIVE_RATE", "10000".into())]).await?,
+        setup(
+            REDIRECT,
+            &[
+                ("CAFE24_KEEPALIVE_CONCURRENCY", concurrency.to_string()),
+                ("CAFE24_KEEPALIVE_RATE", "10000".into()),
+            ],
+        )
+        .await?,
     );
     let manager = Arc::new(bench.manager()?);
 
@@ -47,15 +61,30 @@ async fn main() -> anyhow::Result<()> {
     }
     let installed = bench.store.all_tokens().await?.len();
     ensure!(installed == total, "{installed} malls installed of {total}");
-    eprintln!("installed {total} malls in {:.1} s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "installed {total} malls in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
 
     // Peer: bare refresh calls, same concurrency, no lock and no database write.
     let sealer = Sealer::new(TokenSettings::load(&bench.source)?.keys);
     let mut refresh_tokens = Vec::new();
     for i in malls..total {
         let m = mall(i);
-        let row = bench.store.tokens(&m).await?.ok_or_else(|| anyhow::anyhow!("no row for {m}"))?;
-        refresh_tokens.push((m.clone(), RefreshToken::new(sealer.open(&m, TokenKind::Refresh, &row.key_id, &row.refresh_ciphertext)?)));
+        let row = bench
+            .store
+            .tokens(&m)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no row for {m}"))?;
+        refresh_tokens.push((
+            m.clone(),
+            RefreshToken::new(sealer.open(
+                &m,
+                TokenKind::Refresh,
+                &row.key_id,
+                &row.refresh_ciphertext,
+            )?),
+        ));
     }
     let queue = Arc::new(std::sync::Mutex::new(refresh_tokens));
     let t = Instant::now();
@@ -64,8 +93,13 @@ async fn main() -> anyhow::Result<()> {
         let (queue, manager) = (queue.clone(), manager.clone());
         tasks.spawn(async move {
             loop {
-                let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
-                let Some((m, token)) = next else { return anyhow::Ok(()) };
+                let next = queue
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .pop();
+                let Some((m, token)) = next else {
+                    return anyhow::Ok(());
+                };
                 manager.oauth().refresh(&m, &token).await?;
             }
         });
@@ -79,7 +113,14 @@ async fn main() -> anyhow::Result<()> {
     let due: Vec<_> = (0..malls).map(mall).collect();
     let (_keep, stop) = tokio::sync::watch::channel(false);
     let t = Instant::now();
-    let summary = refresh_malls(&manager, due, Duration::from_secs(400 * 86_400), &stop, &|| {}).await;
+    let summary = refresh_malls(
+        &manager,
+        due,
+        Duration::from_secs(400 * 86_400),
+        &stop,
+        &|| {},
+    )
+    .await;
     let elapsed = t.elapsed();
     let (mut grants, mut rejected) = (0, 0);
     for i in 0..malls {
@@ -89,10 +130,18 @@ async fn main() -> anyhow::Result<()> {
     }
     let rate = malls as f64 / elapsed.as_secs_f64();
     println!("== keep-alive sweep on PostgreSQL, {concurrency} at a time ({} cores shared by sandbox, runtime and database)", std::thread::available_parallelism().map_or(0, |n| n.get()));
-    println!("sweep: {malls} malls in {:.2} s = {rate:.0} refreshes/s (refreshed {}, failed {})", elapsed.as_secs_f64(), summary.refreshed, summary.failed);
+    println!(
+        "sweep: {malls} malls in {:.2} s = {rate:.0} refreshes/s (refreshed {}, failed {})",
+        elapsed.as_secs_f64(),
+        summary.refreshed,
+        summary.failed
+    );
     println!("peer:  {peers} bare refresh calls = {peer_rate:.0} refreshes/s (no lock, no journal, no database write)");
     println!("ratio sweep/peer: {:.2}", rate / peer_rate);
     println!("sandbox counted {grants} refresh grants for {malls} malls, {rejected} rejected refresh tokens");
-    ensure!(grants == malls as u64 && rejected == 0 && summary.refreshed == malls, "the sweep was not exact");
+    ensure!(
+        grants == malls as u64 && rejected == 0 && summary.refreshed == malls,
+        "the sweep was not exact"
+    );
     Ok(())
 }
