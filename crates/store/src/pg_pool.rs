@@ -99,12 +99,18 @@ impl Lease<'_> {
     }
 
     /// Ends the loan with the operation's result. The connection is kept after success and
-    /// after an error the server reported (the session is intact), closed otherwise.
+    /// after an error the server reported (the session is intact), closed otherwise — and
+    /// closed too when the error *is* the server ending the session (57P0x: terminated by an
+    /// administrator, shutting down; class 08: connection exception), which arrives as a
+    /// database error on a connection that is already dead.
     pub(crate) fn finish<T>(mut self, result: Result<T, sqlx::Error>) -> Result<T, StoreError> {
-        self.reusable = matches!(
-            &result,
-            Ok(_) | Err(sqlx::Error::Database(_) | sqlx::Error::RowNotFound)
-        );
+        self.reusable = match &result {
+            Ok(_) | Err(sqlx::Error::RowNotFound) => true,
+            Err(sqlx::Error::Database(db)) => !db
+                .code()
+                .is_some_and(|c| c.starts_with("57P0") || c.starts_with("08")),
+            Err(_) => false,
+        };
         result.map_err(StoreError::from)
     }
 }
