@@ -40,6 +40,8 @@ pub enum Command {
     /// Webhook maintenance.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
+    /// Call the Admin API for a mall (paced, retried, token managed) and print the JSON answer.
+    Api(ApiArgs),
     /// Apply database migrations (safe to run again).
     Migrate,
     /// Print a fresh TOKEN_ENCRYPTION_KEYS entry (id:BASE64 of 32 random bytes).
@@ -100,6 +102,57 @@ pub struct KeygenArgs {
     /// Key id (letters, digits, '-', '_'); defaults to k + today's date.
     #[arg(long)]
     pub id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  cafe24-oauth api shop1 GET /products/count\n  cafe24-oauth api shop1 GET /products --query display=T --all > products.json\n  cafe24-oauth api shop1 PUT /products/12/variants/P00000LA000A --data '{\"shop_no\":1,\"request\":{\"quantity\":5}}'")]
+pub struct ApiArgs {
+    /// The mall id.
+    #[arg(value_parser = parse_mall)]
+    pub mall_id: cafe24_core::MallId,
+    /// GET, POST, PUT or DELETE.
+    #[arg(value_parser = parse_method)]
+    pub method: cafe24_client::Method,
+    /// A path under /api/v2/admin, e.g. /products or /products/12/variants.
+    pub path: String,
+    /// A query parameter (repeatable).
+    #[arg(long = "query", short = 'q', value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub query: Vec<(String, String)>,
+    /// The JSON body: inline, @FILE, or @- for standard input.
+    #[arg(long, value_name = "JSON|@FILE", value_parser = parse_data)]
+    pub data: Option<serde_json::Value>,
+    /// Read every page of a list endpoint (GET) and print one JSON array.
+    #[arg(long)]
+    pub all: bool,
+    /// Retry a POST after a server error or a lost answer (only if sending it twice is harmless).
+    #[arg(long)]
+    pub retry_post: bool,
+}
+
+fn parse_method(raw: &str) -> Result<cafe24_client::Method, String> {
+    match raw.to_ascii_uppercase().as_str() {
+        "GET" => Ok(cafe24_client::Method::GET),
+        "POST" => Ok(cafe24_client::Method::POST),
+        "PUT" => Ok(cafe24_client::Method::PUT),
+        "DELETE" => Ok(cafe24_client::Method::DELETE),
+        _ => Err("must be GET, POST, PUT or DELETE".into()),
+    }
+}
+
+fn parse_pair(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err("must be KEY=VALUE".into()),
+    }
+}
+
+fn parse_data(raw: &str) -> Result<serde_json::Value, String> {
+    let text = match raw.strip_prefix('@') {
+        Some("-") => std::io::read_to_string(std::io::stdin()).map_err(|e| e.to_string())?,
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?,
+        None => raw.to_owned(),
+    };
+    serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))
 }
 
 #[derive(Debug, Subcommand)]

@@ -206,7 +206,10 @@ impl MallClient {
                             // task's refresh) and try again, whatever the method.
                             refreshed = true;
                             inner.metrics.retry("unauthorized");
-                            tracing::info!(attempt = attempts, "401 from Cafe24: refreshing the token and retrying once");
+                            tracing::info!(
+                                attempt = attempts,
+                                "401 from Cafe24: refreshing the token and retrying once"
+                            );
                             token = inner.tokens.refresh_rejected(&self.mall, &token).await?;
                             continue;
                         }
@@ -229,10 +232,7 @@ impl MallClient {
                 }
                 Attempt::Lost(message) => {
                     inner.metrics.attempt("transport");
-                    let err = ApiError::Transport {
-                        message,
-                        attempts,
-                    };
+                    let err = ApiError::Transport { message, attempts };
                     if !req.is_idempotent() {
                         return Err(err);
                     }

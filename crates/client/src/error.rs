@@ -95,6 +95,13 @@ mod tests {
             "Cafe24 answered 422 (422): limit must be between 1 and 100."
         );
         let e = ApiError::from_response(503, b"<html>", 3);
-        assert!(matches!(e, ApiError::Cafe24 { code: None, attempts: 3, .. }));
+        assert!(matches!(
+            e,
+            ApiError::Cafe24 {
+                code: None,
+                attempts: 3,
+                ..
+            }
+        ));
     }
 }

@@ -38,5 +38,5 @@ pub use pacer::{BucketSpec, LimitReport, MallPacer, PaceStats, Pacers};
 pub use pages::Pages;
 pub use products::{Product, Store, Variant, VariantUpdate};
 pub use request::Request;
-pub use timer::{SystemTimer, Timer, VirtualTimer};
 pub use reqwest::Method;
+pub use timer::{SystemTimer, Timer, VirtualTimer};

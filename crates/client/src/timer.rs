@@ -61,7 +61,10 @@ impl VirtualTimer {
 
     /// Moves time forward by `by`.
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut now = self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *now += by;
         (self.on_advance)(by);
     }
@@ -77,13 +80,19 @@ impl std::fmt::Debug for VirtualTimer {
 
 impl Timer for VirtualTimer {
     fn now(&self) -> Duration {
-        *self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn sleep_until(&self, at: Duration) -> Sleep<'_> {
         Box::pin(async move {
             {
-                let mut now = self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut now = self
+                    .now
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 if at > *now {
                     let by = at - *now;
                     *now = at;

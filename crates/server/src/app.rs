@@ -30,6 +30,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Signalled when a code is stored, so an in-process worker exchanges it at once.
     pub code_stored: Arc<tokio::sync::Notify>,
+    /// The Admin API forwarding proxy, when `CAFE24_ADMIN_TOKEN` is set (off by default).
+    pub proxy: Option<Arc<crate::Proxy>>,
     /// How webhook deliveries are verified and keyed.
     pub webhooks: Arc<WebhookIntake>,
 }
@@ -74,6 +76,7 @@ impl AppState {
             request_timeout: settings.http.request_timeout,
             max_body_bytes: settings.http.max_body_bytes,
             code_stored: Arc::new(tokio::sync::Notify::new()),
+            proxy: None,
             webhooks: Arc::new(WebhookIntake::new(&settings.webhooks)),
         }
     }
@@ -82,6 +85,7 @@ impl AppState {
 /// The router with its limits: request timeout, body size, URI length.
 pub fn router(state: AppState, http: &HttpSettings) -> Router {
     Router::new()
+        .merge(routes::proxy::routes(state.proxy.is_some()))
         .route("/install", get(routes::install::install))
         .route("/oauth/callback", get(routes::callback::callback))
         .route(

@@ -14,6 +14,7 @@ pub mod telemetry;
 
 pub use app::{router, AppState, Application, WebhookIntake};
 pub use error::ApiError;
+pub use routes::proxy::Proxy;
 pub use metrics::Metrics;
 
 /// The OpenAPI 3 description of every route, served at `/openapi.json`.

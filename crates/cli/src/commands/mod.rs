@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod api;
 mod context;
 mod demo;
 mod keygen;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhooks(WebhooksCommand::Reconcile(arg)) => {
             webhooks::reconcile(&source()?, arg.mall_id.as_ref()).await
         }
+        Command::Api(args) => api::run(&source()?, &args).await,
         Command::Migrate => migrate::run(&source()?).await,
         Command::Keygen(args) => keygen::run(&args),
         Command::Sandbox(args) => {

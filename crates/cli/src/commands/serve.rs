@@ -22,7 +22,8 @@ pub async fn run(source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
     if !args.no_migrate {
         store.migrate().await.context("applying migrations")?;
     }
-    let state = AppState::new(&settings, store.clone());
+    let mut state = AppState::new(&settings, store.clone());
+    state.proxy = super::api::proxy(source, &settings, store.clone(), &state.metrics)?;
     let (stop, stopped) = watch::channel(false);
     let worker = match tokens {
         Some(tokens) => {

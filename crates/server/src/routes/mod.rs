@@ -3,6 +3,7 @@
 pub mod callback;
 pub mod health;
 pub mod install;
+pub mod proxy;
 pub mod webhooks;
 
 /// The single value of `name` in a query, or an error for a repeated parameter.
