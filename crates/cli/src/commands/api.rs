@@ -87,7 +87,11 @@ async fn all_pages(mall: &MallClient, args: &ApiArgs) -> anyhow::Result<()> {
     out.write_all(b"\n]\n")?;
     out.flush()?;
     bar.finish_and_clear();
-    tracing::info!(pages = pages.pages(), items = pages.items(), "read every page");
+    tracing::info!(
+        pages = pages.pages(),
+        items = pages.items(),
+        "read every page"
+    );
     Ok(())
 }
 

@@ -84,7 +84,11 @@ async fn the_proxy_forwards_with_the_right_credential() {
     assert_eq!(numbers, [1, 2, 3]);
 
     // Cafe24's refusals pass through with its envelope.
-    let (status, body) = get(&format!("{base}/shop/api/v2/admin/products?limit=101"), admin).await;
+    let (status, body) = get(
+        &format!("{base}/shop/api/v2/admin/products?limit=101"),
+        admin,
+    )
+    .await;
     assert_eq!((status, body["error"]["code"].as_u64()), (422, Some(422)));
     // Retries apply behind the proxy.
     rig.sandbox
@@ -98,13 +102,19 @@ async fn the_proxy_forwards_with_the_right_credential() {
         )
         .expect("fault");
     let (status, body) = get(&format!("{base}/shop/api/v2/admin/store"), admin).await;
-    assert_eq!((status, body["store"]["mall_id"].as_str()), (200, Some("shop")));
+    assert_eq!(
+        (status, body["store"]["mall_id"].as_str()),
+        (200, Some("shop"))
+    );
 
     // Only the Admin API is forwarded, and only for installed malls.
     let (status, _) = get(&format!("{base}/shop/api/v2/oauth/token"), admin).await;
     assert_eq!(status, 404);
     let (status, body) = get(&format!("{base}/other/api/v2/admin/store"), admin).await;
-    assert_eq!((status, body["error"].as_str()), (404, Some("not_installed")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("not_installed"))
+    );
     let (status, _) = get(&format!("{base}/Bad..Mall/api/v2/admin/store"), admin).await;
     assert_eq!(status, 400);
 

@@ -133,7 +133,7 @@ mod tests {
     #[test]
     fn a_short_admin_token_is_refused_and_a_long_one_never_shows() {
         let short = Source::from_pairs([("CAFE24_ADMIN_TOKEN", "abc")]);
-        let err = ClientSettings::load(&short).err().expect("refused");
+        let err = ClientSettings::load(&short).expect_err("refused");
         assert_eq!(err.variable(), "CAFE24_ADMIN_TOKEN");
         let value = "a".repeat(40);
         let long = Source::from_pairs([("CAFE24_ADMIN_TOKEN", value.as_str())]);
@@ -150,9 +150,8 @@ mod tests {
             ("CAFE24_API_DRAIN_PER_SEC", "-1"),
             ("CAFE24_API_TIMEOUT_SECS", "x"),
         ] {
-            let err = ClientSettings::load(&Source::from_pairs([(name, value)]))
-                .err()
-                .expect("refused");
+            let err =
+                ClientSettings::load(&Source::from_pairs([(name, value)])).expect_err("refused");
             assert_eq!(err.variable(), name);
         }
     }
