@@ -105,7 +105,9 @@ pub struct KeygenArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  cafe24-oauth api shop1 GET /products/count\n  cafe24-oauth api shop1 GET /products --query display=T --all > products.json\n  cafe24-oauth api shop1 PUT /products/12/variants/P00000LA000A --data '{\"shop_no\":1,\"request\":{\"quantity\":5}}'")]
+#[command(
+    after_help = "Examples:\n  cafe24-oauth api shop1 GET /products/count\n  cafe24-oauth api shop1 GET /products --query display=T --all > products.json\n  cafe24-oauth api shop1 PUT /products/12/variants/P00000LA000A --data '{\"shop_no\":1,\"request\":{\"quantity\":5}}'"
+)]
 pub struct ApiArgs {
     /// The mall id.
     #[arg(value_parser = parse_mall)]

@@ -5,13 +5,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cafe24_core::settings::{generate_key_entry, Settings, Source, TokenSettings};
-use cafe24_core::{MallId, SystemClock};
-use cafe24_sandbox::{AppConfig, SandboxConfig};
+use cafe24_core::settings::{Settings, Source};
+use cafe24_core::MallId;
 use cafe24_server::{AppState, Application};
 use cafe24_store::{CodeStatus, MallStatus};
 use cafe24_testkit::{fresh_database, on_both_backends, TestBackend};
-use cafe24_tokens::{OAuthClient, TokenManager, Worker};
+use cafe24_tokens::Worker;
 
 on_both_backends!(install_consent_callback_exchange_api_call_and_refresh);
 
@@ -20,49 +19,21 @@ async fn install_consent_callback_exchange_api_call_and_refresh(backend: TestBac
         .await
         .expect("bind");
     let server = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = AppConfig {
-        redirect_uris: vec![format!("{server}/oauth/callback")],
-        ..AppConfig::default()
-    };
-    let config = SandboxConfig {
-        auto_approve: true,
-        auto_create_malls: true,
-        apps: vec![app.clone()],
-        ..SandboxConfig::default()
-    };
-    let sandbox = cafe24_sandbox::start(config, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("sandbox");
-    let source = Source::from_pairs([
-        ("CAFE24_CLIENT_ID", app.client_id.clone()),
-        (
-            "CAFE24_CLIENT_SECRET",
-            app.client_secret.expose_secret().to_owned(),
-        ),
-        ("CAFE24_REDIRECT_URI", format!("{server}/oauth/callback")),
-        ("CAFE24_SCOPES", "mall.read_product".to_owned()),
-        ("CAFE24_BASE_URL", sandbox.base_url_template()),
-        (
-            "EXPECTED_STATE_SECRET",
-            "flow-test-state-secret-0123456789abcdef".to_owned(),
-        ),
-        ("TOKEN_ENCRYPTION_KEYS", generate_key_entry("k1")),
-    ]);
+    let redirect = format!("{server}/oauth/callback");
+    let sandbox = cafe24_testrig::start(cafe24_testrig::sandbox_config(&redirect)).await;
+    let mut pairs = cafe24_testrig::runtime_env(&sandbox, &redirect, "mall.read_product");
+    pairs.push((
+        "EXPECTED_STATE_SECRET".into(),
+        "flow-test-state-secret-0123456789abcdef".into(),
+    ));
+    let source = Source::from_pairs(pairs);
     let mut settings = Settings::load(&source).expect("settings");
     settings.database = fresh_database(backend).await;
     let store = cafe24_store::connect(&settings.database)
         .await
         .expect("connect");
     store.migrate().await.expect("migrate");
-    let tokens = TokenSettings::load(&source).expect("token settings");
-    let oauth =
-        OAuthClient::new(Arc::new(settings.app.clone()), tokens.http_timeout).expect("client");
-    let manager = Arc::new(TokenManager::new(
-        store.clone(),
-        oauth,
-        tokens,
-        Arc::new(SystemClock),
-    ));
+    let manager = Arc::new(cafe24_testrig::manager(&source, store.clone()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let (mut s1, mut s2) = (stopped.clone(), stopped);
     let state = AppState::new(&settings, store.clone());

@@ -6,57 +6,24 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cafe24_core::secret::AuthorizationCode;
-use cafe24_core::settings::{generate_key_entry, AppSettings, DatabaseKind, Source, TokenSettings};
-use cafe24_core::{MallId, SystemClock};
-use cafe24_sandbox::{AppConfig, FaultSpec, RunningSandbox, SandboxConfig};
-use cafe24_store::{CodeInsert, MallStatus, NewAuthorizationCode, Store};
-use cafe24_tokens::{Exchanger, OAuthClient, TokenManager};
+use cafe24_core::settings::{DatabaseKind, Source};
+use cafe24_core::MallId;
+use cafe24_sandbox::{FaultSpec, RunningSandbox, SandboxConfig};
+use cafe24_store::{MallStatus, Store};
+use cafe24_testrig::REDIRECT;
+use cafe24_tokens::TokenManager;
 
-const REDIRECT: &str = "https://app.example.com/oauth/callback";
 const CHILD: &str = "CAFE24_TEST_HAMMER_CHILD";
-
-/// The settings every process shares, as environment variables.
-fn shared_env(
-    sandbox_base: &str,
-    database_url: &str,
-    keys: &str,
-    extra: &[(&str, &str)],
-) -> Vec<(String, String)> {
-    let app = AppConfig::default();
-    let mut env = vec![
-        ("CAFE24_CLIENT_ID".to_owned(), app.client_id.clone()),
-        (
-            "CAFE24_CLIENT_SECRET".to_owned(),
-            app.client_secret.expose_secret().to_owned(),
-        ),
-        ("CAFE24_REDIRECT_URI".to_owned(), REDIRECT.to_owned()),
-        ("CAFE24_SCOPES".to_owned(), "mall.read_product".to_owned()),
-        ("CAFE24_BASE_URL".to_owned(), sandbox_base.to_owned()),
-        ("DATABASE_URL".to_owned(), database_url.to_owned()),
-        ("TOKEN_ENCRYPTION_KEYS".to_owned(), keys.to_owned()),
-    ];
-    env.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    env
-}
+const SCOPES: &str = "mall.read_product";
 
 fn manager_from(env: &[(String, String)], store: Arc<dyn Store>) -> Arc<TokenManager> {
-    let source = Source::from_pairs(env.iter().cloned());
-    let tokens = TokenSettings::load(&source).expect("token settings");
-    let app = AppSettings::load(&source).expect("app settings");
-    let oauth = OAuthClient::new(Arc::new(app), tokens.http_timeout).expect("client");
-    Arc::new(TokenManager::new(
+    Arc::new(cafe24_testrig::manager(
+        &Source::from_pairs(env.iter().cloned()),
         store,
-        oauth,
-        tokens,
-        Arc::new(SystemClock),
     ))
 }
 
+/// A sandbox, a fresh PostgreSQL database, and the settings every process shares.
 struct World {
     sandbox: RunningSandbox,
     env: Vec<(String, String)>,
@@ -65,28 +32,19 @@ struct World {
 }
 
 async fn world(tune: impl FnOnce(&mut SandboxConfig), extra: &[(&str, &str)]) -> World {
-    let mut config = SandboxConfig {
-        auto_approve: true,
-        auto_create_malls: true,
-        apps: vec![AppConfig {
-            redirect_uris: vec![REDIRECT.into()],
-            ..AppConfig::default()
-        }],
-        ..SandboxConfig::default()
-    };
+    let mut config = cafe24_testrig::sandbox_config(REDIRECT);
     tune(&mut config);
-    let sandbox = cafe24_sandbox::start(config, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("sandbox");
+    let sandbox = cafe24_testrig::start(config).await;
     let db = cafe24_testkit::fresh_postgres().await;
     let DatabaseKind::PostgresUrl(url) = &db.kind else {
         panic!("a URL")
     };
-    let env = shared_env(
-        &sandbox.base_url_template(),
-        url.expose_secret(),
-        &generate_key_entry("k1"),
-        extra,
+    let mut env = cafe24_testrig::runtime_env(&sandbox, REDIRECT, SCOPES);
+    env.push(("DATABASE_URL".into(), url.expose_secret().to_owned()));
+    env.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
     );
     let store = cafe24_store::connect(&db).await.expect("connect");
     store.migrate().await.expect("migrate");
@@ -101,52 +59,7 @@ async fn world(tune: impl FnOnce(&mut SandboxConfig), extra: &[(&str, &str)]) ->
 
 impl World {
     async fn install(&self, mall: &MallId) {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let base = self
-            .sandbox
-            .base_url_template()
-            .replace("{mall_id}", mall.as_str());
-        let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &AppConfig::default().client_id)
-            .append_pair("state", "s")
-            .append_pair("redirect_uri", REDIRECT)
-            .append_pair("scope", "mall.read_product")
-            .finish();
-        let response = http
-            .get(format!("{base}/api/v2/oauth/authorize?{query}"))
-            .send()
-            .await
-            .expect("authorize");
-        let location =
-            url::Url::parse(response.headers()["location"].to_str().expect("ascii")).expect("url");
-        let code = location
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .expect("code");
-        let code = AuthorizationCode::new(code);
-        let state = format!("state-{mall}");
-        let stored = self
-            .store
-            .insert_authorization_code(NewAuthorizationCode {
-                code: &code,
-                state: &state,
-                mall_id: mall,
-            })
-            .await;
-        assert!(matches!(stored, Ok(CodeInsert::Stored { .. })));
-        assert_eq!(
-            Exchanger::new(self.manager.clone())
-                .drain()
-                .await
-                .expect("exchange")
-                .exchanged,
-            1
-        );
+        cafe24_testrig::install(&self.sandbox, &self.manager, mall, REDIRECT, SCOPES).await;
     }
 
     async fn api_ok(&self, mall: &MallId, token: &str) -> bool {

@@ -5,16 +5,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cafe24_core::secret::{AuthorizationCode, ClientSecret};
+use cafe24_core::secret::ClientSecret;
 use cafe24_core::settings::{generate_key_entry, Settings, Source, TokenSettings};
 use cafe24_core::{MallId, SystemClock};
 use cafe24_sandbox::{
     AppConfig, FireOptions, RunningSandbox, SandboxConfig, Secret, WebhookAuth, WebhookAuthScheme,
 };
 use cafe24_server::{AppState, Application};
-use cafe24_store::{CodeInsert, MallStatus, NewAuthorizationCode, Store};
+use cafe24_store::{MallStatus, Store};
 use cafe24_testkit::{fresh_database, on_both_backends, TestBackend};
-use cafe24_tokens::{Exchanger, OAuthClient, TokenManager};
+use cafe24_tokens::{OAuthClient, TokenManager};
 use cafe24_webhooks::verify::sign_hex;
 use cafe24_webhooks::{Dispatcher, Forwarder, Reconciler};
 use serde_json::json;
@@ -157,51 +157,8 @@ impl Env {
     }
 
     async fn install(&self, mall: &MallId) {
-        let query = form_urlencoded::Serializer::new(String::new())
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &AppConfig::default().client_id)
-            .append_pair("state", "s")
-            .append_pair("redirect_uri", REDIRECT)
-            .append_pair("scope", "mall.read_product,mall.read_application")
-            .finish();
-        let base = self
-            .sandbox
-            .base_url_template()
-            .replace("{mall_id}", mall.as_str());
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let response = http
-            .get(format!("{base}/api/v2/oauth/authorize?{query}"))
-            .send()
-            .await
-            .expect("authorize");
-        let location =
-            url::Url::parse(response.headers()["location"].to_str().expect("ascii")).expect("url");
-        let code = location
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .expect("code");
-        let code = AuthorizationCode::new(code);
-        let stored = self
-            .store
-            .insert_authorization_code(NewAuthorizationCode {
-                code: &code,
-                state: "s",
-                mall_id: mall,
-            })
-            .await;
-        assert!(matches!(stored, Ok(CodeInsert::Stored { .. })));
-        assert_eq!(
-            Exchanger::new(self.manager.clone())
-                .drain()
-                .await
-                .expect("exchange")
-                .exchanged,
-            1
-        );
+        let scopes = "mall.read_product,mall.read_application";
+        cafe24_testrig::install(&self.sandbox, &self.manager, mall, REDIRECT, scopes).await;
     }
 }
 
