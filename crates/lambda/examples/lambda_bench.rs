@@ -142,6 +142,8 @@ async fn main() {
     ]);
     let mut python_env = pg;
     python_env.push(("_HANDLER", "handler.handler".to_owned()));
+    // Lambda's task directory is read-only: no bytecode cache is written for the handler.
+    python_env.push(("PYTHONDONTWRITEBYTECODE", "1".to_owned()));
     let peers = [
         Peer {
             name: "rust (cafe24-lambda bootstrap)",
