@@ -14,8 +14,8 @@ pub mod telemetry;
 
 pub use app::{router, AppState, Application, WebhookIntake};
 pub use error::ApiError;
-pub use routes::proxy::Proxy;
 pub use metrics::Metrics;
+pub use routes::proxy::Proxy;
 
 /// The OpenAPI 3 description of every route, served at `/openapi.json`.
 pub const OPENAPI: &str = include_str!("openapi.json");
