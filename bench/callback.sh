@@ -34,9 +34,11 @@ PORT=$(pg_free_port)
 export LISTEN_ADDR=127.0.0.1:$PORT
 
 ./target/release/cafe24-oauth migrate >&2
-./target/release/cafe24-oauth serve --no-migrate 2>"$OUT/server.log" &
+# The public callback alone (as the serverless spec deploys it): no in-process worker.
+./target/release/cafe24-oauth serve --no-migrate --no-worker 2>"$OUT/server.log" &
 SERVER_PID=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { echo "bench: the server did not start:" >&2; cat "$OUT/server.log" >&2; exit 1; }
 
 # Enough distinct states that no request ever repeats one (a repeat would be a 409).
 NEEDED=${STATES:-400000}
