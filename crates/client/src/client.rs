@@ -168,6 +168,9 @@ impl MallClient {
         let mut refreshed = false;
         let mut attempts = 0u32;
         let mut failures = 0u32;
+        // 429s are Cafe24 saying "later", not a fault: they are bounded by the deadline (and
+        // paced by the mall-wide pause), not by the attempt budget.
+        let mut rate_limited = 0u32;
         loop {
             if self.pacer.acquire(Some(deadline)).await.is_err() {
                 inner.metrics.give_up("deadline");
@@ -216,6 +219,7 @@ impl MallClient {
                         429 => {
                             // Refused before processing: always safe to send again.
                             failures += 1;
+                            rate_limited += 1;
                             let wait = limit
                                 .remain_secs
                                 .map(Duration::from_secs)
@@ -240,7 +244,7 @@ impl MallClient {
                     ("transport", err)
                 }
             };
-            if attempts >= inner.settings.max_attempts {
+            if attempts - rate_limited >= inner.settings.max_attempts {
                 inner.metrics.give_up("attempts");
                 tracing::warn!(attempts, reason, "giving up: no attempts left");
                 return Err(last);
