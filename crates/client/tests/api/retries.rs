@@ -289,10 +289,21 @@ async fn cafe24_errors_are_typed_and_never_show_the_token() {
 
 #[tokio::test]
 async fn a_429_storm_longer_than_the_attempt_budget_is_waited_out() {
-    let rig = rig(&[("shop", 20)], Time::Virtual, &[("CAFE24_API_MAX_ATTEMPTS", "2")]).await;
-    let storm = FaultSpec { storm_next: 5, ..FaultSpec::default() };
+    let rig = rig(
+        &[("shop", 20)],
+        Time::Virtual,
+        &[("CAFE24_API_MAX_ATTEMPTS", "2")],
+    )
+    .await;
+    let storm = FaultSpec {
+        storm_next: 5,
+        ..FaultSpec::default()
+    };
     rig.sandbox.set_fault("store", storm).expect("fault");
-    rig.mall("shop").store().await.expect("429s only delay the call");
+    rig.mall("shop")
+        .store()
+        .await
+        .expect("429s only delay the call");
     let m = rig.client.metrics();
     assert_eq!((m.attempts("429"), m.attempts("200")), (5, 1));
     assert_eq!(m.gave_up("attempts"), 0);
