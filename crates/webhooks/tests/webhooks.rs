@@ -542,3 +542,62 @@ async fn reconciliation_recovers_a_lost_delivery_and_confirms_the_rest(backend: 
         2
     );
 }
+
+/// An embedding app's handler: fails its first `fail_first` calls, then records event numbers.
+struct AppHandler {
+    calls: AtomicUsize,
+    fail_first: usize,
+    seen: std::sync::Mutex<Vec<i32>>,
+}
+
+#[async_trait::async_trait]
+impl cafe24_webhooks::WebhookHandler for AppHandler {
+    async fn handle(&self, event: &cafe24_store::WebhookEventRecord) -> Result<(), String> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.fail_first {
+            return Err("the app's database is busy".into());
+        }
+        self.seen.lock().expect("lock").push(event.event_no);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn events_reach_the_apps_handler_and_a_handler_error_is_retried() {
+    let env = env_with(
+        &api_key(),
+        sends(WebhookAuthScheme::ApiKey, "X-Api-Key", KEY),
+    )
+    .await;
+    env.fire("shop1", 90001, false).await;
+    env.fire("shop1", 90002, false).await;
+    let handler = Arc::new(AppHandler {
+        calls: AtomicUsize::new(0),
+        fail_first: 1,
+        seen: Default::default(),
+    });
+    let dispatcher = Dispatcher::new(env.store.clone(), 5)
+        .with_handler(handler.clone())
+        .with_backoff(Duration::from_millis(10));
+    let mut dispatched = 0;
+    for _ in 0..100 {
+        dispatched += dispatcher.run_once().await.expect("dispatch").dispatched;
+        if dispatched == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(dispatched, 2);
+    let mut seen = handler.seen.lock().expect("lock").clone();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        vec![90001, 90002],
+        "each event handled once it succeeded"
+    );
+    let attempts: Vec<i32> = env.stored().await.iter().map(|e| e.attempts).collect();
+    assert_eq!(
+        attempts,
+        vec![2, 1],
+        "the event whose handler failed was retried"
+    );
+}
