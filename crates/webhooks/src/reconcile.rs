@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cafe24_client::{ApiError, Client};
 use cafe24_core::MallId;
 use cafe24_store::{LoggedDelivery, MallStatus, NewWebhookEvent, StoreError};
-use cafe24_tokens::{TokenError, TokenManager};
+use cafe24_tokens::TokenManager;
 use serde::Deserialize;
 
 use crate::payload::dedupe_key;
@@ -24,11 +25,11 @@ pub struct ReconcileSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     #[error(transparent)]
-    Token(#[from] TokenError),
-    #[error(transparent)]
     Store(#[from] StoreError),
     #[error("Cafe24's webhook logs: {0}")]
-    Api(String),
+    Api(#[from] ApiError),
+    #[error("Cafe24's webhook logs: unreadable answer: {0}")]
+    Malformed(String),
 }
 
 #[derive(Deserialize)]
@@ -45,21 +46,23 @@ struct LogEntry {
     request_body: String,
 }
 
+/// Reads the logs through the Admin API client, so those calls are paced, retried and get a
+/// refreshed token after a 401 like every other call.
 pub struct Reconciler {
     manager: Arc<TokenManager>,
+    client: Client,
     /// Whether deliveries are keyed by trace id (the receiver's trace header is configured).
     keyed_by_trace: bool,
     window: Duration,
-    http: reqwest::Client,
 }
 
 impl Reconciler {
-    pub fn new(manager: Arc<TokenManager>, keyed_by_trace: bool, window: Duration) -> Self {
+    pub fn new(client: Client, keyed_by_trace: bool, window: Duration) -> Self {
         Self {
-            manager,
+            manager: client.tokens().clone(),
+            client,
             keyed_by_trace,
             window,
-            http: reqwest::Client::new(),
         }
     }
 
@@ -131,53 +134,18 @@ impl Reconciler {
         since: &str,
         after: Option<&str>,
     ) -> Result<Vec<LogEntry>, ReconcileError> {
-        let url = self
-            .manager
-            .oauth()
-            .app()
-            .base_url
-            .endpoint(mall, "/api/v2/admin/webhooks/logs");
         let limit = PAGE.to_string();
         let mut query = vec![("requested_start_date", since), ("limit", limit.as_str())];
         if let Some(after) = after {
             query.push(("since_log_id", after));
         }
-        let mut token = self.manager.access_token(mall).await?;
-        for attempt in 0..2 {
-            let mut request = self
-                .http
-                .get(&url)
-                .query(&query)
-                .bearer_auth(token.expose_secret());
-            if let Some(version) = &self.manager.oauth().app().api_version {
-                request = request.header("X-Cafe24-Api-Version", version);
-            }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| ReconcileError::Api(e.without_url().to_string()))?;
-            let status = response.status().as_u16();
-            if status == 401 && attempt == 0 {
-                token = self.manager.refresh_rejected(mall, &token).await?;
-                continue;
-            }
-            if status != 200 {
-                let text: String = response
-                    .text()
-                    .await
-                    .unwrap_or_default()
-                    .chars()
-                    .take(200)
-                    .collect();
-                return Err(ReconcileError::Api(format!("answered {status}: {text}")));
-            }
-            let logs: Logs = response.json().await.map_err(|e| {
-                ReconcileError::Api(format!("unreadable answer: {}", e.without_url()))
-            })?;
-            return Ok(logs.logs);
-        }
-        Err(ReconcileError::Api(
-            "the access token was refused twice".into(),
-        ))
+        let body = self
+            .client
+            .mall(mall.clone())
+            .call(reqwest::Method::GET, "/webhooks/logs", &query, None)
+            .await?;
+        let logs: Logs =
+            serde_json::from_value(body).map_err(|e| ReconcileError::Malformed(e.to_string()))?;
+        Ok(logs.logs)
     }
 }

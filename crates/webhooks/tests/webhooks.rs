@@ -513,7 +513,10 @@ async fn reconciliation_recovers_a_lost_delivery_and_confirms_the_rest(backend: 
         "the lost delivery never arrived"
     );
 
-    let reconciler = Reconciler::new(env.manager.clone(), true, Duration::from_secs(3600));
+    let app = env.manager.oauth().app().clone();
+    let client =
+        cafe24_client::Client::new(env.manager.clone(), &app, Default::default()).expect("client");
+    let reconciler = Reconciler::new(client, true, Duration::from_secs(3600));
     let summary = reconciler.reconcile_mall(&mall).await.expect("reconcile");
     assert_eq!(
         (summary.logged, summary.confirmed, summary.recovered),

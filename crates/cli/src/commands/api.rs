@@ -101,24 +101,16 @@ fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The Admin API proxy for `serve`, when `CAFE24_ADMIN_TOKEN` is set; `None` otherwise.
+/// The Admin API proxy for `serve`, when `CAFE24_ADMIN_TOKEN` is set; `None` otherwise. It uses
+/// the server's one client (and so its token manager and per-mall pacing).
 pub fn proxy(
-    source: &Source,
-    settings: &cafe24_core::Settings,
-    store: std::sync::Arc<dyn cafe24_store::Store>,
-    metrics: &cafe24_server::Metrics,
-) -> anyhow::Result<Option<std::sync::Arc<cafe24_server::Proxy>>> {
-    let client_settings = ClientSettings::load(source)?;
-    let Some(admin_token) = client_settings.admin_token.clone() else {
-        return Ok(None);
-    };
-    let tokens = cafe24_core::settings::TokenSettings::load(source)?;
-    let manager = super::context::manager(store, settings.app.clone(), tokens)?;
-    let client = Client::new(manager, &settings.app, client_settings)?;
-    metrics.register(|registry| client.metrics().register(registry));
+    client: Option<&Client>,
+    settings: &ClientSettings,
+) -> Option<std::sync::Arc<cafe24_server::Proxy>> {
+    let (client, admin_token) = (client?, settings.admin_token.clone()?);
     tracing::info!("Admin API proxy enabled under /internal/malls/{{mall_id}}/api/v2/admin/");
-    Ok(Some(std::sync::Arc::new(cafe24_server::Proxy::new(
-        client,
+    Some(std::sync::Arc::new(cafe24_server::Proxy::new(
+        client.clone(),
         admin_token,
-    ))))
+    )))
 }

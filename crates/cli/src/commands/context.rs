@@ -40,3 +40,13 @@ pub fn manager(
         Arc::new(SystemClock),
     )))
 }
+
+/// The Admin API client over `manager`, configured from `source`.
+pub fn api_client(
+    source: &Source,
+    manager: Arc<TokenManager>,
+) -> anyhow::Result<cafe24_client::Client> {
+    let settings = cafe24_core::settings::ClientSettings::load(source)?;
+    let app = manager.oauth().app().clone();
+    Ok(cafe24_client::Client::new(manager, &app, settings)?)
+}

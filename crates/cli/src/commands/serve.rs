@@ -1,7 +1,8 @@
 //! `serve`: the HTTP server, with the exchange and keep-alive worker in-process by default.
 
 use anyhow::Context;
-use cafe24_core::settings::{LogFormat, Settings, Source, TokenSettings};
+use cafe24_client::Client;
+use cafe24_core::settings::{ClientSettings, LogFormat, Settings, Source, TokenSettings};
 use cafe24_server::{shutdown, telemetry, AppState, Application};
 use cafe24_tokens::Worker;
 use tokio::sync::watch;
@@ -10,7 +11,10 @@ use crate::args::ServeArgs;
 
 pub async fn run(source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::load(source)?;
-    let tokens = if args.no_worker {
+    let client_settings = ClientSettings::load(source)?;
+    // The token lifecycle is needed by the worker and by the proxy; without either, the server
+    // needs no encryption keys (the public callback only stores codes).
+    let tokens = if args.no_worker && client_settings.admin_token.is_none() {
         None
     } else {
         Some(TokenSettings::load(source)?)
@@ -23,17 +27,30 @@ pub async fn run(source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
         store.migrate().await.context("applying migrations")?;
     }
     let mut state = AppState::new(&settings, store.clone());
-    state.proxy = super::api::proxy(source, &settings, store.clone(), &state.metrics)?;
-    let (stop, stopped) = watch::channel(false);
-    let worker = match tokens {
+    // One token manager and one Admin API client (one bucket per mall) for the worker, the
+    // webhook reconciliation and the proxy alike.
+    let client = match tokens {
         Some(tokens) => {
             let manager = super::context::manager(store.clone(), settings.app.clone(), tokens)?;
             state
                 .metrics
                 .register(|registry| manager.metrics().register(registry));
+            let client = Client::new(manager, &settings.app, client_settings.clone())?;
+            state
+                .metrics
+                .register(|registry| client.metrics().register(registry));
+            Some(client)
+        }
+        None => None,
+    };
+    state.proxy = super::api::proxy(client.as_ref(), &client_settings);
+    let (stop, stopped) = watch::channel(false);
+    let worker = match client.filter(|_| !args.no_worker) {
+        Some(client) => {
+            let manager = client.tokens().clone();
             let mut tasks = super::webhooks::spawn(
                 store.clone(),
-                Some(manager.clone()),
+                Some(client),
                 &settings.webhooks,
                 state.webhooks.stored.clone(),
                 stopped.clone(),

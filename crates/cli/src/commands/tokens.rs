@@ -19,7 +19,7 @@ pub async fn worker(source: &Source) -> anyhow::Result<()> {
     let wake = std::sync::Arc::new(tokio::sync::Notify::new());
     let dispatch = super::webhooks::spawn(
         manager.store().clone(),
-        Some(manager.clone()),
+        Some(super::context::api_client(source, manager.clone())?),
         &webhooks,
         wake,
         stopped,

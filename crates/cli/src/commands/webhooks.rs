@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use cafe24_client::Client;
 use cafe24_core::settings::{Source, WebhookSettings};
 use cafe24_core::MallId;
 use cafe24_store::Store;
-use cafe24_tokens::TokenManager;
 use cafe24_webhooks::{Dispatcher, Forwarder, Reconciler};
 use tokio::sync::{watch, Notify};
 
@@ -16,14 +16,14 @@ use tokio::sync::{watch, Notify};
 /// Cafe24's delivery logs, until `stop` changes.
 pub fn spawn(
     store: Arc<dyn Store>,
-    manager: Option<Arc<TokenManager>>,
+    client: Option<Client>,
     settings: &WebhookSettings,
     wake: Arc<Notify>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let mut dispatcher = Dispatcher::new(store, settings.max_attempts);
-    if let Some(manager) = &manager {
-        dispatcher = dispatcher.with_manager(manager.clone());
+    if let Some(client) = &client {
+        dispatcher = dispatcher.with_manager(client.tokens().clone());
     }
     if let (Some(url), Some(secret)) = (&settings.forward_url, &settings.forward_secret) {
         dispatcher = dispatcher
@@ -33,9 +33,9 @@ pub fn spawn(
     let mut tasks = vec![tokio::spawn(dispatcher.run(wake, async move {
         let _ = stopped.changed().await;
     }))];
-    if let (Some(manager), false) = (manager, settings.reconcile_interval.is_zero()) {
+    if let (Some(client), false) = (client, settings.reconcile_interval.is_zero()) {
         let reconciler = Reconciler::new(
-            manager,
+            client,
             settings.trace_header.is_some(),
             settings.reconcile_window,
         );
@@ -66,8 +66,9 @@ pub fn spawn(
 pub async fn reconcile(source: &Source, mall: Option<&MallId>) -> anyhow::Result<()> {
     let manager = super::context::lifecycle(source).await?;
     let settings = WebhookSettings::load(source)?;
+    let client = super::context::api_client(source, manager.clone())?;
     let reconciler = Reconciler::new(
-        manager.clone(),
+        client,
         settings.trace_header.is_some(),
         settings.reconcile_window,
     );
