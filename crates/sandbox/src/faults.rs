@@ -1,5 +1,5 @@
-//! Faults injected on demand, per endpoint: latency, 500/503s, 429 storms, dropped
-//! connections, and "rotate the refresh token but lose the response".
+//! Faults injected on demand, per endpoint: latency before or after the work, 500/503s,
+//! 429 storms, dropped connections, and "rotate the refresh token but lose the response".
 //!
 //! Endpoint names: `authorize`, `token`, `revoke`, `admin` (every Admin route), and the
 //! Admin routes `products`, `products_count`, `product`, `variants`, `variant`, `store`,
@@ -7,6 +7,8 @@
 //! `webhook` is the sandbox's own outgoing delivery: `drop_next`/`drop_rate` lose deliveries
 //! (logged as sent, never sent) and `latency_ms` delays them.
 //! Counted faults (`*_next`) are deterministic; rates draw from a seeded generator.
+//! Whatever the fault, a request that reaches its handler is handled to the end even if the
+//! client leaves (see `routes`), so a delayed response never undoes a rotation.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -43,6 +45,12 @@ pub struct FaultSpec {
     pub mall_id: Option<String>,
     /// Added before the request is handled.
     pub latency_ms: u64,
+    /// Added after the request is handled (its changes are made) and before the response is
+    /// sent: a caller that gives up meanwhile misses a change that happened.
+    pub response_delay_ms: u64,
+    /// When > 0, only the next N handled requests get `response_delay_ms`; with the last of
+    /// them the delay ends (`response_delay_ms` goes back to 0).
+    pub response_delay_next: u32,
     /// Fraction (0..=1) of requests answered with `error_status`.
     pub error_rate: f64,
     /// The next N requests are answered with `error_status`.
@@ -58,6 +66,9 @@ pub struct FaultSpec {
     /// Token endpoint only: the next N successful refresh grants rotate the refresh token and
     /// then lose the response.
     pub lose_response_next: u32,
+    /// Token endpoint only: fraction (0..=1) of successful refresh grants that rotate the
+    /// refresh token and then lose the response.
+    pub lose_response_rate: f64,
     /// How the response is lost: absent = connection dropped; 500/503 = that error instead.
     pub lose_response_status: Option<u16>,
 }
@@ -71,11 +82,21 @@ pub enum Outcome {
     Storm,
 }
 
-/// The decision for one request: wait, then the outcome.
+/// The decision for one request: wait, the outcome, and (when it proceeds) how long to hold
+/// the response once the handler is done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
     pub latency: Option<Duration>,
     pub outcome: Outcome,
+    pub response_delay: Option<Duration>,
+}
+
+impl Decision {
+    const PROCEED: Decision = Decision {
+        latency: None,
+        outcome: Outcome::Proceed,
+        response_delay: None,
+    };
 }
 
 /// How a lost token response is lost.
@@ -134,7 +155,10 @@ impl Faults {
             return Err(FaultError::BadStatus);
         }
         let ok_rate = |r: f64| (0.0..=1.0).contains(&r);
-        if !ok_rate(spec.error_rate) || !ok_rate(spec.drop_rate) {
+        if !ok_rate(spec.error_rate)
+            || !ok_rate(spec.drop_rate)
+            || !ok_rate(spec.lose_response_rate)
+        {
             return Err(FaultError::BadRate);
         }
         lock(&self.inner).specs.insert(endpoint.to_string(), spec);
@@ -168,16 +192,10 @@ impl Faults {
         } else if is_admin && inner.specs.get("admin").is_some_and(applies) {
             "admin"
         } else {
-            return Decision {
-                latency: None,
-                outcome: Outcome::Proceed,
-            };
+            return Decision::PROCEED;
         };
         let Some(spec) = inner.specs.get_mut(key) else {
-            return Decision {
-                latency: None,
-                outcome: Outcome::Proceed,
-            };
+            return Decision::PROCEED;
         };
         let latency = (spec.latency_ms > 0).then(|| Duration::from_millis(spec.latency_ms));
         let outcome = if spec.drop_next > 0 {
@@ -196,22 +214,48 @@ impl Faults {
         } else {
             Outcome::Proceed
         };
-        Decision { latency, outcome }
+        let response_delay = if outcome == Outcome::Proceed {
+            take_response_delay(spec)
+        } else {
+            None
+        };
+        Decision {
+            latency,
+            outcome,
+            response_delay,
+        }
     }
 
     /// Token endpoint: whether this successful refresh must lose its response.
     pub fn take_lose_response(&self, mall_id: &str) -> Option<LoseResponse> {
-        let mut inner = lock(&self.inner);
+        let mut guard = lock(&self.inner);
+        let inner = &mut *guard;
         let spec = inner.specs.get_mut("token")?;
-        if spec.lose_response_next == 0 || spec.mall_id.as_deref().is_some_and(|m| m != mall_id) {
+        if spec.mall_id.as_deref().is_some_and(|m| m != mall_id) {
             return None;
         }
-        spec.lose_response_next -= 1;
+        if spec.lose_response_next > 0 {
+            spec.lose_response_next -= 1;
+        } else if !(spec.lose_response_rate > 0.0 && inner.rng.gen_bool(spec.lose_response_rate)) {
+            return None;
+        }
         Some(match spec.lose_response_status {
             Some(s) => LoseResponse::Status(s),
             None => LoseResponse::Drop,
         })
     }
+}
+
+/// The response delay of one handled request, consuming a counted one.
+fn take_response_delay(spec: &mut FaultSpec) -> Option<Duration> {
+    let delay = (spec.response_delay_ms > 0).then(|| Duration::from_millis(spec.response_delay_ms));
+    if spec.response_delay_next > 0 {
+        spec.response_delay_next -= 1;
+        if spec.response_delay_next == 0 {
+            spec.response_delay_ms = 0;
+        }
+    }
+    delay
 }
 
 #[cfg(test)]
@@ -243,5 +287,63 @@ mod tests {
             ..FaultSpec::default()
         };
         assert_eq!(f.set("token", bad), Err(FaultError::BadStatus));
+    }
+
+    #[test]
+    fn counted_response_delay_ends_with_its_last_request() {
+        let f = Faults::new(1);
+        let spec = FaultSpec {
+            response_delay_ms: 300,
+            response_delay_next: 2,
+            ..FaultSpec::default()
+        };
+        assert!(f.set("token", spec).is_ok());
+        let delay = Some(Duration::from_millis(300));
+        assert_eq!(f.decide("token", false, "m").response_delay, delay);
+        assert_eq!(f.decide("token", false, "m").response_delay, delay);
+        assert_eq!(f.decide("token", false, "m").response_delay, None);
+        assert_eq!(f.list()["token"].response_delay_ms, 0);
+    }
+
+    #[test]
+    fn faulted_requests_do_not_use_up_a_counted_response_delay() {
+        let f = Faults::new(1);
+        let spec = FaultSpec {
+            error_next: 1,
+            response_delay_ms: 300,
+            response_delay_next: 1,
+            ..FaultSpec::default()
+        };
+        assert!(f.set("token", spec).is_ok());
+        let faulted = f.decide("token", false, "m");
+        assert_eq!(faulted.outcome, Outcome::Status(500));
+        assert_eq!(faulted.response_delay, None);
+        let handled = f.decide("token", false, "m");
+        assert_eq!(handled.response_delay, Some(Duration::from_millis(300)));
+    }
+
+    #[test]
+    fn lose_response_rate_respects_the_mall_filter() {
+        let f = Faults::new(1);
+        let spec = FaultSpec {
+            mall_id: Some("a".into()),
+            lose_response_rate: 1.0,
+            ..FaultSpec::default()
+        };
+        assert!(f.set("token", spec).is_ok());
+        assert_eq!(f.take_lose_response("a"), Some(LoseResponse::Drop));
+        assert_eq!(f.take_lose_response("b"), None);
+    }
+
+    #[test]
+    fn rates_outside_zero_to_one_are_refused() {
+        let f = Faults::new(1);
+        for rate in [-0.1, 1.5] {
+            let bad = FaultSpec {
+                lose_response_rate: rate,
+                ..FaultSpec::default()
+            };
+            assert_eq!(f.set("token", bad), Err(FaultError::BadRate));
+        }
     }
 }

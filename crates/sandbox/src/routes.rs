@@ -1,5 +1,6 @@
 //! The router: per-mall Cafe24 paths under `/malls/{mall_id}`, the control API under
-//! `/_sandbox`, and the fault injector wrapped around every Cafe24 route.
+//! `/_sandbox`, the fault injector wrapped around every Cafe24 route, and around everything
+//! the guarantee that a request runs to completion whatever its client does.
 
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{MatchedPath, Request, State};
@@ -64,13 +65,29 @@ pub fn router(state: SandboxState) -> Router {
         .nest("/_sandbox", control::routes())
         .fallback(not_found)
         .with_state(state)
+        .layer(middleware::from_fn(run_to_completion))
+}
+
+/// Handles the request in its own task. hyper drops the response future when the client
+/// closes its connection (or times out), which would cancel a handler halfway; a real server
+/// finishes the work — a rotation the caller never sees is exactly what the runtime must
+/// survive — so the work must not depend on anyone waiting for its answer.
+async fn run_to_completion(req: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(req)).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::error!(error = %e, "sandbox request task failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 async fn not_found() -> Response {
     AdminError::new(StatusCode::NOT_FOUND, "No API found with those values.").into_response()
 }
 
-/// Applies the fault set on the route's endpoint (or the `admin` group) before it runs.
+/// Applies the fault set on the route's endpoint (or the `admin` group) before it runs, and
+/// its response delay after.
 async fn inject_faults(State(state): State<SandboxState>, req: Request, next: Next) -> Response {
     let Some((endpoint, is_admin)) = req
         .extensions()
@@ -85,7 +102,11 @@ async fn inject_faults(State(state): State<SandboxState>, req: Request, next: Ne
         tokio::time::sleep(latency).await;
     }
     if decision.outcome == Outcome::Proceed {
-        return next.run(req).await;
+        let resp = next.run(req).await;
+        if let Some(delay) = decision.response_delay {
+            tokio::time::sleep(delay).await;
+        }
+        return resp;
     }
     if let Some(mall) = state.mall(&mall_id) {
         mall.stats.incr(Counter::FaultInjected);

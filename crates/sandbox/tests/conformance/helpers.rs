@@ -142,6 +142,42 @@ impl TestSandbox {
             .expect("refresh")
     }
 
+    /// A fresh refresh token at another mall (the sandbox must auto-approve).
+    pub async fn refresh_token_at(&self, mall: &str) -> String {
+        let q: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("response_type", "code")
+            .append_pair("client_id", CLIENT_ID)
+            .append_pair("state", "st")
+            .append_pair("redirect_uri", REDIRECT)
+            .append_pair("scope", SCOPES)
+            .finish();
+        let base = self.sb.mall_base_url(mall);
+        let consent = self
+            .http
+            .get(format!("{base}/api/v2/oauth/authorize?{q}"))
+            .send()
+            .await
+            .expect("authorize");
+        assert_eq!(consent.status(), StatusCode::FOUND);
+        let code = location_query(&consent).remove("code").expect("code");
+        let body: Value = self
+            .http
+            .post(format!("{base}/api/v2/oauth/token"))
+            .header("authorization", basic(CLIENT_ID, SECRET))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", REDIRECT),
+            ])
+            .send()
+            .await
+            .expect("exchange")
+            .json()
+            .await
+            .expect("json");
+        body["refresh_token"].as_str().expect("rt").to_string()
+    }
+
     pub async fn access_token(&self) -> String {
         self.tokens().await["access_token"]
             .as_str()

@@ -9,4 +9,5 @@ mod helpers;
 mod launch;
 mod ratelimit;
 mod token;
+mod unanswered;
 mod webhooks;
