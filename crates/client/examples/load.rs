@@ -195,6 +195,7 @@ async fn install(
             code: &AuthorizationCode::new(code),
             state: &format!("load-{}", std::process::id()),
             mall_id: mall,
+            max_pending: u32::MAX,
         })
         .await?;
     let summary = Exchanger::new(manager.clone()).drain().await?;

@@ -62,7 +62,16 @@ pub struct TokenSet {
     pub client_id: Option<String>,
     pub shop_no: Option<String>,
     pub token_type: Option<String>,
+    /// Set when the response did not fully parse but carried both tokens: what was wrong. The
+    /// tokens are kept (Cafe24 has already rotated; dropping them would lose the mall) with
+    /// conservative expiries where the real ones were unreadable.
+    pub incomplete: Option<String>,
 }
+
+/// Lifetimes assumed when a response's own expiry is unreadable: half of Cafe24's (2 hours,
+/// 14 days), so the pair is renewed early rather than used past its end.
+pub const SALVAGED_ACCESS_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
+pub const SALVAGED_REFRESH_LIFETIME: chrono::Duration = chrono::Duration::days(7);
 
 impl fmt::Debug for TokenSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,6 +84,7 @@ impl fmt::Debug for TokenSet {
             .field("scopes", &self.scopes)
             .field("mall_id", &self.mall_id)
             .field("shop_no", &self.shop_no)
+            .field("incomplete", &self.incomplete)
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +159,62 @@ impl TokenSet {
                 StringOrNumber::Number(n) => n.to_string(),
             }),
             token_type: raw.token_type,
+            incomplete: None,
+        })
+    }
+
+    /// [`TokenSet::parse`], or — when that fails but the body is JSON carrying both tokens — a
+    /// set salvaged from it: every field that still reads is kept, unreadable expiries become
+    /// `now` plus the conservative lifetimes above, and `incomplete` says what was wrong.
+    pub fn parse_salvaging(body: &[u8], now: DateTime<Utc>) -> Result<Self, TokenParseError> {
+        let strict = match Self::parse(body) {
+            Ok(set) => return Ok(set),
+            Err(e) => e,
+        };
+        let Ok(serde_json::Value::Object(map)) = serde_json::from_slice(body) else {
+            return Err(strict);
+        };
+        let text = |name: &str| {
+            map.get(name)
+                .and_then(serde_json::Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let (Some(access), Some(refresh)) = (text("access_token"), text("refresh_token")) else {
+            return Err(strict);
+        };
+        let instant = |name: &str| text(name).and_then(|t| parse_cafe24_instant(&t).ok());
+        let scopes = match map.get("scopes") {
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Some(serde_json::Value::String(t)) => t
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        };
+        let shop_no = match map.get("shop_no") {
+            Some(serde_json::Value::String(t)) => Some(t.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        Ok(Self {
+            access_token: AccessToken::new(access),
+            refresh_token: RefreshToken::new(refresh),
+            access_expires_at: instant("expires_at").unwrap_or(now + SALVAGED_ACCESS_LIFETIME),
+            refresh_expires_at: instant("refresh_token_expires_at")
+                .unwrap_or(now + SALVAGED_REFRESH_LIFETIME),
+            issued_at: instant("issued_at"),
+            scopes,
+            mall_id: text("mall_id"),
+            user_id: text("user_id"),
+            client_id: text("client_id"),
+            shop_no,
+            token_type: text("token_type"),
+            incomplete: Some(strict.to_string()),
         })
     }
 }
@@ -261,6 +327,28 @@ mod tests {
         assert_eq!(t.scopes.len(), 2);
         assert_eq!(t.shop_no.as_deref(), Some("1"));
         assert!(t.token_type.is_none() && t.issued_at.is_none());
+    }
+
+    #[test]
+    fn a_response_with_both_tokens_is_salvaged_with_conservative_expiries() {
+        let now = utc("2026-01-01T12:00:00");
+        // A timestamp in a format we don't know, and an unexpected type for `scopes`.
+        let body = br#"{"access_token":"AAA","refresh_token":"RRR","expires_at":"1 Jan 2026 14:00",
+            "refresh_token_expires_at":"2026-01-15T12:00:00.000","scopes":{"read":true},"shop_no":"1"}"#;
+        assert!(TokenSet::parse(body).is_err());
+        let t = TokenSet::parse_salvaging(body, now).expect("salvaged");
+        assert_eq!(t.access_token.expose_secret(), "AAA");
+        assert_eq!(t.refresh_token.expose_secret(), "RRR");
+        assert_eq!(t.access_expires_at, now + SALVAGED_ACCESS_LIFETIME);
+        assert_eq!(t.refresh_expires_at, utc("2026-01-15T12:00:00"));
+        assert!(t.incomplete.is_some());
+        assert!(!format!("{t:?}").contains("AAA"));
+        // A complete response is not marked, and a body without both tokens stays an error.
+        let good = br#"{"access_token":"a","expires_at":"2021-03-01T14:00:00.000","refresh_token":"r",
+            "refresh_token_expires_at":"2021-03-15T12:00:00.000"}"#;
+        assert!(TokenSet::parse_salvaging(good, now).expect("ok").incomplete.is_none());
+        assert!(TokenSet::parse_salvaging(br#"{"access_token":"a","expires_at":"x"}"#, now).is_err());
+        assert!(TokenSet::parse_salvaging(b"<html>", now).is_err());
     }
 
     #[test]

@@ -12,24 +12,40 @@ use serde_json::{json, Value};
 
 pub(crate) async fn run_exchange(manager: Arc<TokenManager>) -> Result<(), lambda_runtime::Error> {
     let exchanger = Exchanger::new(manager);
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let exchanger = exchanger.clone();
-        async move { exchange_pass(&exchanger).await }
+        let deadline = deadline_of(&event.context);
+        async move { exchange_pass(&exchanger, deadline).await }
     }))
     .await
 }
 
 pub(crate) async fn run_refresh(manager: Arc<TokenManager>) -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let manager = manager.clone();
-        async move { refresh_pass(&manager).await }
+        let deadline = deadline_of(&event.context);
+        async move { refresh_pass(&manager, deadline).await }
     }))
     .await
 }
 
-async fn exchange_pass(exchanger: &Exchanger) -> Result<Value, Diagnostic> {
+/// The invocation's deadline on the monotonic clock. Lambda freezes the function the moment
+/// the handler returns, so a refresh or exchange must never be started that could not finish
+/// (and store its result) before it: the handlers below start none without the time for it.
+pub(crate) fn deadline_of(context: &lambda_runtime::Context) -> tokio::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let left = std::time::Duration::from_millis(context.deadline.saturating_sub(now_ms));
+    tokio::time::Instant::now() + left
+}
+
+async fn exchange_pass(
+    exchanger: &Exchanger,
+    deadline: tokio::time::Instant,
+) -> Result<Value, Diagnostic> {
     let s = exchanger
-        .drain()
+        .drain_by(Some(deadline))
         .await
         .map_err(|e| failure("Cafe24.StoreError", &e))?;
     tracing::info!(
@@ -50,14 +66,18 @@ async fn exchange_pass(exchanger: &Exchanger) -> Result<Value, Diagnostic> {
     }))
 }
 
-async fn refresh_pass(manager: &Arc<TokenManager>) -> Result<Value, Diagnostic> {
+async fn refresh_pass(
+    manager: &Arc<TokenManager>,
+    deadline: tokio::time::Instant,
+) -> Result<Value, Diagnostic> {
     let window = manager.settings().keepalive_window;
     let malls = due_malls(manager, window)
         .await
         .map_err(|e| failure("Cafe24.StoreError", &e))?;
-    // Nothing stops a pass half-way: a refresh cut off after sending could lose the mall.
+    // Nothing stops a pass half-way: a refresh cut off after sending could lose the mall. The
+    // deadline keeps any refresh from being sent that could not be finished in time.
     let (_keep, stop) = tokio::sync::watch::channel(false);
-    let s = refresh_malls(manager, malls, window, &stop, &|| {}).await;
+    let s = refresh_malls(manager, malls, window, &stop, Some(deadline), &|| {}).await;
     tracing::info!(
         due = s.due,
         refreshed = s.refreshed,

@@ -20,6 +20,9 @@ pub enum StoreError {
     SchemaTooNew(i64),
     #[error("another process holds this mall's lock")]
     LockTimeout,
+    /// The mall's lock was lost while held (its lease expired and another process took it).
+    #[error("this process no longer holds the mall's lock")]
+    LockLost,
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
 }

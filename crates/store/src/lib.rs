@@ -22,7 +22,7 @@ pub use error::StoreError;
 pub use migrations::{AppliedMigration, Migration};
 pub use postgres::PostgresStore;
 pub use records::{
-    AuthorizationCodeRecord, ClaimedCode, CodeInsert, CodeStatus, MallEvent, MallStatus,
+    AuthorizationCodeRecord, ClaimedCode, CodeClaim, CodeInsert, CodeStatus, MallEvent, MallStatus,
     NewAuthorizationCode, NewTokens, TokenRecord,
 };
 pub use records::{
@@ -61,7 +61,9 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Stores a code from the callback. A state that was stored before is refused
-    /// ([`CodeInsert::StateAlreadyUsed`]): that is what makes a state single use.
+    /// ([`CodeInsert::StateAlreadyUsed`]): that is what makes a state single use. A mall with
+    /// `max_pending` codes already waiting gets [`CodeInsert::TooManyPending`]. This is the
+    /// request path: it may use the connections reserved for it.
     async fn insert_authorization_code(
         &self,
         new: NewAuthorizationCode<'_>,
@@ -79,8 +81,10 @@ pub trait Store: Send + Sync + 'static {
     async fn expire_codes(&self, window: Duration) -> Result<u64, StoreError>;
 
     /// Claims up to `limit` codes younger than `window` that are pending (or whose claim is older
-    /// than `lease`, left by a crashed worker), marking them `processing`. Concurrent workers
-    /// never claim the same row.
+    /// than `lease`, left by a crashed worker), newest first, marking them `processing` and
+    /// counting the attempt. Concurrent workers never claim the same row. Newest first: under a
+    /// flood the codes with the most time left go first, and old junk expires instead of
+    /// pushing a fresh install past Cafe24's 60 seconds.
     async fn claim_codes(
         &self,
         window: Duration,
@@ -88,16 +92,27 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<ClaimedCode>, StoreError>;
 
-    /// Puts a claimed code back for another attempt, noting why.
-    async fn retry_code(&self, id: i64, error: &str) -> Result<(), StoreError>;
+    /// Puts a claimed code back for another attempt, noting why. Fenced by the claim: `false`
+    /// (nothing written) when the claim is no longer this one.
+    async fn retry_code(&self, claim: CodeClaim, error: &str) -> Result<bool, StoreError>;
 
-    /// Ends a code as `failed` or `expired` and clears it.
-    async fn finish_code(&self, id: i64, status: CodeStatus, error: &str)
-        -> Result<(), StoreError>;
+    /// Ends a code as `failed` or `expired` and clears it. Fenced by the claim like
+    /// [`Store::retry_code`].
+    async fn finish_code(
+        &self,
+        claim: CodeClaim,
+        status: CodeStatus,
+        error: &str,
+    ) -> Result<bool, StoreError>;
 
-    /// Atomically stores a mall's new tokens (a new grant: status active, version + 1) and marks
-    /// the code exchanged and cleared. Returns the new version.
-    async fn complete_exchange(&self, code_id: i64, tokens: &NewTokens) -> Result<i64, StoreError>;
+    /// Atomically stores a mall's new tokens (a new grant: status active, version + 1,
+    /// `installed_at` now) and marks the code exchanged and cleared (if the claim is still
+    /// this one). Returns the new version. Safe to retry: the grant is stored again.
+    async fn complete_exchange(
+        &self,
+        claim: CodeClaim,
+        tokens: &NewTokens,
+    ) -> Result<i64, StoreError>;
 
     /// A way to wait for new codes: PostgreSQL LISTEN/NOTIFY, or nothing (poll) on SQLite.
     async fn code_wakeups(&self) -> Result<CodeWakeups, StoreError>;
@@ -108,12 +123,24 @@ pub trait Store: Send + Sync + 'static {
 
     async fn all_tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 
+    /// Writes a refreshed pair if the row is still at `expected_version` and not revoked
+    /// (compare-and-swap, on any connection): how a refresh whose lock connection died still
+    /// stores the pair Cafe24 rotated. `false`: a newer pair is stored, nothing was written.
+    async fn replace_tokens(
+        &self,
+        mall: &MallId,
+        expected_version: i64,
+        new: &NewTokens,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
     /// Active malls whose refresh token expires before `before`, soonest first.
     async fn malls_due(&self, before: DateTime<Utc>, limit: u32)
         -> Result<Vec<MallId>, StoreError>;
 
     /// Takes the mall's exclusive lock, across processes: a PostgreSQL advisory lock held on a
-    /// dedicated connection, or a lease on the row in SQLite. Waits at most `wait`.
+    /// connection of the lock pool, or a renewed lease on the row in SQLite. Waits at most
+    /// `wait`.
     async fn lock_mall<'a>(
         &'a self,
         mall: &MallId,
@@ -167,17 +194,20 @@ pub trait Store: Send + Sync + 'static {
 
 /// A mall's row, held exclusively. Everything that writes tokens for an existing grant does it
 /// through this lock, so refreshes never race. Always end with [`MallLock::release`]; a lock
-/// that is dropped (a crash) is freed by the database (connection closed) or expires (SQLite).
+/// that is dropped (a crash) is freed by the database (connection closed) or its lease stops
+/// being renewed and expires soon after (SQLite).
 #[async_trait]
 pub trait MallLock: Send {
     /// The row as it is now, read after the lock was taken.
     async fn current(&mut self) -> Result<Option<TokenRecord>, StoreError>;
 
-    /// Durably notes that a refresh is about to be sent.
+    /// Durably notes that a refresh is about to be sent (`refresh_started_at`). Until it is
+    /// cleared, or older than the token call can take, the refresh counts as in flight and no
+    /// one else sends the mall's refresh token.
     async fn journal_refresh(&mut self, at: DateTime<Utc>) -> Result<(), StoreError>;
 
-    /// Writes refreshed tokens if the row is still at `expected_version` (compare-and-swap);
-    /// `false` means a newer pair is stored and nothing was written.
+    /// Writes refreshed tokens if the row is still at `expected_version` and not revoked
+    /// (compare-and-swap); `false` means a newer pair is stored and nothing was written.
     async fn replace_tokens(
         &mut self,
         expected_version: i64,
@@ -185,15 +215,19 @@ pub trait MallLock: Send {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    /// Sets the status (with a reason). `revoked` also wipes the ciphertext.
+    /// Sets the status (with a reason) if the row is still at `expected_version`; `revoked`
+    /// also wipes the ciphertext. `false`: the row changed (a new grant), nothing was written.
     async fn set_status(
         &mut self,
         status: MallStatus,
         error: Option<&str>,
-    ) -> Result<(), StoreError>;
+        expected_version: i64,
+    ) -> Result<bool, StoreError>;
 
-    /// Notes a failed attempt without changing the status.
-    async fn note_error(&mut self, error: &str) -> Result<(), StoreError>;
+    /// Notes a failed attempt without changing the status. `attempt_over`: Cafe24 answered, so
+    /// nothing is in flight and the journal is cleared; otherwise (no answer: the refresh token
+    /// may have been rotated) the journal stays and fences the next sender.
+    async fn note_error(&mut self, error: &str, attempt_over: bool) -> Result<(), StoreError>;
 
     async fn release(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -46,6 +46,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "webhooks",
         sql: include_str!("../migrations/postgres/0003_webhooks.sql"),
     },
+    Migration {
+        version: 4,
+        name: "reliability",
+        sql: include_str!("../migrations/postgres/0004_reliability.sql"),
+    },
 ];
 
 pub(crate) const SQLITE: &[Migration] = &[
@@ -63,6 +68,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         version: 3,
         name: "webhooks",
         sql: include_str!("../migrations/sqlite/0003_webhooks.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "reliability",
+        sql: include_str!("../migrations/sqlite/0004_reliability.sql"),
     },
 ];
 

@@ -2,6 +2,11 @@
 //! returned (a second round trip and a spawned task per query); this one hands connections
 //! back as they are, pings only a connection that sat idle (it may have been closed by the
 //! server meanwhile), and discards any connection whose operation did not finish cleanly.
+//!
+//! Background work (the exchange queue, refreshes, keep-alive, webhook dispatch) may hold at
+//! most `max - reserved` connections at once; the rest are kept for the request path (the
+//! public callback, webhook intake, readiness), so a burst of background work never makes the
+//! callback answer 503 and lose a merchant's code.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,7 +24,18 @@ pub(crate) struct PgConnections {
     options: PgConnectOptions,
     idle: Mutex<Vec<(PgConnection, Instant)>>,
     permits: Semaphore,
+    /// Background work takes one of these before a connection permit.
+    background: Semaphore,
     acquire_timeout: Duration,
+}
+
+/// Who asks for a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Priority {
+    /// The request path: may use every connection.
+    Foreground,
+    /// Everything else: leaves the reserved connections alone.
+    Background,
 }
 
 /// A connection on loan. Call [`Lease::finish`] with the operation's result so a healthy
@@ -29,50 +45,90 @@ pub(crate) struct Lease<'a> {
     conn: Option<PgConnection>,
     pool: &'a PgConnections,
     _permit: SemaphorePermit<'a>,
+    _background: Option<SemaphorePermit<'a>>,
     reusable: bool,
 }
 
 impl PgConnections {
-    pub(crate) fn new(options: PgConnectOptions, max: u32, acquire_timeout: Duration) -> Self {
+    /// `reserved` of the `max` connections are kept for [`Priority::Foreground`].
+    pub(crate) fn new(
+        options: PgConnectOptions,
+        max: u32,
+        reserved: u32,
+        acquire_timeout: Duration,
+    ) -> Self {
+        let max = usize::try_from(max).unwrap_or(10).max(1);
+        let reserved = usize::try_from(reserved).unwrap_or(0).min(max - 1);
         Self {
             options,
             idle: Mutex::new(Vec::new()),
-            permits: Semaphore::new(usize::try_from(max).unwrap_or(10)),
+            permits: Semaphore::new(max),
+            background: Semaphore::new(max - reserved),
             acquire_timeout,
         }
     }
 
+    /// A connection for background work, within the pool's acquire timeout.
     pub(crate) async fn acquire(&self) -> Result<Lease<'_>, StoreError> {
-        let deadline = tokio::time::Instant::now() + self.acquire_timeout;
+        self.acquire_as(Priority::Background).await
+    }
+
+    pub(crate) async fn acquire_as(&self, priority: Priority) -> Result<Lease<'_>, StoreError> {
+        self.acquire_by(priority, tokio::time::Instant::now() + self.acquire_timeout)
+            .await
+    }
+
+    pub(crate) async fn acquire_by(
+        &self,
+        priority: Priority,
+        deadline: tokio::time::Instant,
+    ) -> Result<Lease<'_>, StoreError> {
+        let timed_out = |_| StoreError::Unavailable(sqlx::Error::PoolTimedOut);
+        let closed = |_| StoreError::Unavailable(sqlx::Error::PoolClosed);
+        let background = match priority {
+            Priority::Foreground => None,
+            Priority::Background => Some(
+                tokio::time::timeout_at(deadline, self.background.acquire())
+                    .await
+                    .map_err(timed_out)?
+                    .map_err(closed)?,
+            ),
+        };
         let permit = tokio::time::timeout_at(deadline, self.permits.acquire())
             .await
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))?
-            .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?;
+            .map_err(timed_out)?
+            .map_err(closed)?;
         loop {
             let idle = self.lock().pop();
             let Some((mut conn, since)) = idle else { break };
             if since.elapsed() < STALE_AFTER {
-                return Ok(self.lease(conn, permit));
+                return Ok(self.lease(conn, permit, background));
             }
             if tokio::time::timeout_at(deadline, conn.ping())
                 .await
                 .is_ok_and(|r| r.is_ok())
             {
-                return Ok(self.lease(conn, permit));
+                return Ok(self.lease(conn, permit, background));
             }
             // Dead or slow: drop it and try the next idle one, or connect afresh.
         }
         let conn = tokio::time::timeout_at(deadline, PgConnection::connect_with(&self.options))
             .await
             .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolTimedOut))??;
-        Ok(self.lease(conn, permit))
+        Ok(self.lease(conn, permit, background))
     }
 
-    fn lease<'a>(&'a self, conn: PgConnection, permit: SemaphorePermit<'a>) -> Lease<'a> {
+    fn lease<'a>(
+        &'a self,
+        conn: PgConnection,
+        permit: SemaphorePermit<'a>,
+        background: Option<SemaphorePermit<'a>>,
+    ) -> Lease<'a> {
         Lease {
             conn: Some(conn),
             pool: self,
             _permit: permit,
+            _background: background,
             reusable: false,
         }
     }
@@ -86,6 +142,7 @@ impl PgConnections {
     /// Refuses new leases and drops idle connections.
     pub(crate) fn close(&self) {
         self.permits.close();
+        self.background.close();
         self.lock().clear();
     }
 }
@@ -112,6 +169,12 @@ impl Lease<'_> {
             Err(_) => false,
         };
         result.map_err(StoreError::from)
+    }
+
+    /// Ends the loan and closes the connection whatever happened: for a session whose state
+    /// cannot be trusted (an advisory lock that may still be held).
+    pub(crate) fn discard(mut self) {
+        self.reusable = false;
     }
 }
 

@@ -14,12 +14,17 @@ pub struct NewAuthorizationCode<'a> {
     pub code: &'a AuthorizationCode,
     pub state: &'a str,
     pub mall_id: &'a MallId,
+    /// Refuse the code when the mall already has this many codes waiting for exchange (a flood
+    /// of minted states must not crowd out a genuine install).
+    pub max_pending: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeInsert {
     Stored { id: i64 },
     StateAlreadyUsed,
+    /// The mall already has `max_pending` codes waiting; nothing was stored.
+    TooManyPending,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +130,15 @@ impl TryFrom<CodeRow> for AuthorizationCodeRecord {
     }
 }
 
+/// One claim on a queued code: the row and the attempt number the claim set. Every update a
+/// worker makes after its claim is fenced by both, so a worker whose lease ran out can neither
+/// reset another worker's claim nor undo an exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeClaim {
+    pub id: i64,
+    pub attempt: i32,
+}
+
 /// A code claimed for exchange.
 #[derive(Debug, Clone)]
 pub struct ClaimedCode {
@@ -134,6 +148,15 @@ pub struct ClaimedCode {
     /// How old the code was when claimed, by the database's clock.
     pub age: std::time::Duration,
     pub attempts: i32,
+}
+
+impl ClaimedCode {
+    pub fn claim(&self) -> CodeClaim {
+        CodeClaim {
+            id: self.id,
+            attempt: self.attempts,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +203,9 @@ pub struct NewTokens {
     pub refresh_ciphertext: Vec<u8>,
     pub refresh_expires_at: DateTime<Utc>,
     pub issued_at: Option<DateTime<Utc>>,
+    /// Written as the row's `last_error` (`None` clears it): e.g. a token response that did not
+    /// fully parse, whose tokens were kept with conservative expiries.
+    pub note: Option<String>,
 }
 
 /// A mall's stored token row.
@@ -204,6 +230,9 @@ pub struct TokenRecord {
     pub refresh_started_at: Option<DateTime<Utc>>,
     pub last_refreshed_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    /// When the current grant was installed (its code exchanged): an uninstall event older
+    /// than this belongs to an earlier grant.
+    pub installed_at: DateTime<Utc>,
 }
 
 /// Something that happened to a mall.
@@ -218,48 +247,51 @@ pub struct MallEvent {
 
 pub(crate) const TOKEN_COLUMNS: &str = "mall_id, shop_no, user_id, client_id, scopes, key_id, access_token, \
      access_expires_at, refresh_token, refresh_expires_at, issued_at, status, version, refresh_started_at, \
-     last_refreshed_at, last_error";
+     last_refreshed_at, last_error, installed_at";
 
 /// The raw columns of [`TOKEN_COLUMNS`], shared by both backends.
-pub(crate) type TokenRow = (
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    DateTime<Utc>,
-    Vec<u8>,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-    String,
-    i64,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-    Option<String>,
-);
+#[derive(sqlx::FromRow)]
+pub(crate) struct TokenRow {
+    mall_id: String,
+    shop_no: Option<String>,
+    user_id: Option<String>,
+    client_id: String,
+    scopes: String,
+    key_id: String,
+    access_token: Vec<u8>,
+    access_expires_at: DateTime<Utc>,
+    refresh_token: Vec<u8>,
+    refresh_expires_at: DateTime<Utc>,
+    issued_at: Option<DateTime<Utc>>,
+    status: String,
+    version: i64,
+    refresh_started_at: Option<DateTime<Utc>>,
+    last_refreshed_at: Option<DateTime<Utc>>,
+    last_error: Option<String>,
+    installed_at: DateTime<Utc>,
+}
 
 impl TryFrom<TokenRow> for TokenRecord {
     type Error = StoreError;
     fn try_from(r: TokenRow) -> Result<Self, StoreError> {
         Ok(Self {
-            mall_id: parse_mall(&r.0)?,
-            shop_no: r.1,
-            user_id: r.2,
-            client_id: r.3,
-            scopes: split_scopes(&r.4),
-            key_id: r.5,
-            access_ciphertext: r.6,
-            access_expires_at: r.7,
-            refresh_ciphertext: r.8,
-            refresh_expires_at: r.9,
-            issued_at: r.10,
-            status: MallStatus::parse(&r.11)?,
-            version: r.12,
-            refresh_started_at: r.13,
-            last_refreshed_at: r.14,
-            last_error: r.15,
+            mall_id: parse_mall(&r.mall_id)?,
+            shop_no: r.shop_no,
+            user_id: r.user_id,
+            client_id: r.client_id,
+            scopes: split_scopes(&r.scopes),
+            key_id: r.key_id,
+            access_ciphertext: r.access_token,
+            access_expires_at: r.access_expires_at,
+            refresh_ciphertext: r.refresh_token,
+            refresh_expires_at: r.refresh_expires_at,
+            issued_at: r.issued_at,
+            status: MallStatus::parse(&r.status)?,
+            version: r.version,
+            refresh_started_at: r.refresh_started_at,
+            last_refreshed_at: r.last_refreshed_at,
+            last_error: r.last_error,
+            installed_at: r.installed_at,
         })
     }
 }
@@ -316,6 +348,8 @@ pub struct NewWebhookEvent<'a> {
     pub trace_id: Option<&'a str>,
     /// The raw JSON body as received.
     pub body: &'a str,
+    /// When Cafe24 says the event happened (a delivery log's `requested_time`), if known.
+    pub occurred_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -363,11 +397,13 @@ pub struct WebhookEventRecord {
     pub dispatched_at: Option<DateTime<Utc>>,
     /// `received` (over HTTP) or `reconciled` (recovered from Cafe24's logs).
     pub source: String,
+    /// When the event happened at Cafe24: the logged time when known, else when it was received.
+    pub occurred_at: DateTime<Utc>,
 }
 
 pub(crate) const WEBHOOK_COLUMNS: &str =
     "id, dedupe_key, mall_id, event_no, trace_id, body, status, attempts, \
-     last_error, received_at, confirmed_at, dispatched_at, source";
+     last_error, received_at, confirmed_at, dispatched_at, source, occurred_at";
 
 pub(crate) type WebhookRow = (
     i64,
@@ -383,6 +419,7 @@ pub(crate) type WebhookRow = (
     Option<DateTime<Utc>>,
     Option<DateTime<Utc>>,
     String,
+    Option<DateTime<Utc>>,
 );
 
 impl TryFrom<WebhookRow> for WebhookEventRecord {
@@ -402,6 +439,7 @@ impl TryFrom<WebhookRow> for WebhookEventRecord {
             confirmed_at: r.10,
             dispatched_at: r.11,
             source: r.12,
+            occurred_at: r.13.unwrap_or(r.9),
         })
     }
 }

@@ -55,6 +55,7 @@ async fn a_stored_code_reads_back_pending(backend: TestBackend) {
             code: &code,
             state: "state-1",
             mall_id: &mall("shop1"),
+            max_pending: u32::MAX,
         })
         .await
         .expect("insert");
@@ -98,6 +99,7 @@ async fn a_state_is_accepted_once(backend: TestBackend) {
             code: &a,
             state: "s",
             mall_id: &m,
+            max_pending: u32::MAX,
         })
         .await;
     let again = store
@@ -105,6 +107,7 @@ async fn a_state_is_accepted_once(backend: TestBackend) {
             code: &b,
             state: "s",
             mall_id: &m,
+            max_pending: u32::MAX,
         })
         .await;
     assert!(matches!(first, Ok(CodeInsert::Stored { .. })));
@@ -124,6 +127,7 @@ async fn concurrent_inserts_of_one_state_store_exactly_one(backend: TestBackend)
                     code: &code,
                     state: "same",
                     mall_id: &m,
+                    max_pending: u32::MAX,
                 })
                 .await
         }));

@@ -32,6 +32,8 @@ fn settings(kind: DatabaseKind) -> DatabaseSettings {
         kind,
         max_connections: 5,
         acquire_timeout: Duration::from_secs(3),
+        reserved_connections: 1,
+        lock_connections: 4,
     }
 }
 

@@ -56,6 +56,8 @@ pub fn runtime_env(
         ("CAFE24_SCOPES".into(), scopes.to_owned()),
         ("CAFE24_BASE_URL".into(), sandbox.base_url_template()),
         ("TOKEN_ENCRYPTION_KEYS".into(), generate_key_entry("k1")),
+        // Tests open /install directly, as a developer does locally.
+        ("CAFE24_LAUNCH_HMAC_REQUIRED".into(), "false".into()),
     ]
 }
 
@@ -116,6 +118,7 @@ pub async fn store_code(store: &dyn Store, mall: &MallId, code: &str) -> Result<
             code: &code,
             state: &state,
             mall_id: mall,
+            max_pending: u32::MAX,
         })
         .await
     {

@@ -20,11 +20,14 @@ pub struct KeepAliveSummary {
 }
 
 /// Refreshes `malls` (those due within `window`), reporting each finished mall to `progress`.
+/// With a `deadline` (a Lambda invocation's end), no refresh is sent that could not finish
+/// before it; those malls count as skipped and the next pass takes them.
 pub async fn refresh_malls(
     manager: &Arc<TokenManager>,
     malls: Vec<MallId>,
     window: Duration,
     stop: &tokio::sync::watch::Receiver<bool>,
+    deadline: Option<tokio::time::Instant>,
     progress: &(dyn Fn() + Send + Sync),
 ) -> KeepAliveSummary {
     let settings = manager.settings();
@@ -50,7 +53,7 @@ pub async fn refresh_malls(
         let manager = manager.clone();
         tasks.spawn(async move {
             let _permit = permit;
-            let result = manager.keep_alive(&mall, window).await;
+            let result = manager.keep_alive_by(&mall, window, deadline).await;
             (mall, result)
         });
         while let Some(done) = tasks.try_join_next() {
@@ -71,7 +74,7 @@ fn tally(
 ) {
     match done {
         Ok((_, Ok(true))) => summary.refreshed += 1,
-        Ok((_, Ok(false))) => summary.skipped += 1,
+        Ok((_, Ok(false) | Err(TokenError::NoTime))) => summary.skipped += 1,
         Ok((mall, Err(e))) => {
             tracing::warn!(mall_id = %mall, error = %e, "keep-alive refresh failed");
             summary.failed += 1;

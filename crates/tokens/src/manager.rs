@@ -1,13 +1,23 @@
-//! A valid access token for a mall, whatever the number of processes and tasks asking.
+//! A valid access token for a mall, whatever the number of processes and tasks asking — and
+//! whatever happens to whoever asked.
 //!
 //! A refresh is single-flight in the process (one task per mall refreshes; the others wait and
 //! use its result) and exclusive across processes (the store's per-mall lock, held across the
 //! call to Cafe24). After taking the lock the row is read again, so a waiter uses the winner's
-//! token instead of refreshing with a refresh token that rotation has just killed. The attempt
-//! is journaled before it is sent, and the result is written with compare-and-swap on the
-//! row's version, so a newer pair is never overwritten by an older one.
+//! token instead of refreshing with a refresh token that rotation has just killed.
+//!
+//! Once decided, the work runs on a task of its own ([`Core::detached`]): a caller that times
+//! out, disconnects or is shut down stops waiting, the refresh does not, because Cafe24 rotates
+//! the pair the moment it answers and a pair dropped on the floor is a lost mall. The attempt
+//! is journaled before it is sent; a journal younger than the token call can take means "in
+//! flight elsewhere" (a process whose lock connection died), so no one sends the same refresh
+//! token twice. The result is written with compare-and-swap on the row's version, retried on a
+//! fresh connection if the database fails, so a newer pair is never overwritten by an older one
+//! and a rotated pair survives a failover.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,11 +27,22 @@ use cafe24_core::settings::TokenSettings;
 use cafe24_core::{Clock, MallId};
 use cafe24_store::{MallLock, MallStatus, NewTokens, Store, StoreError, TokenRecord};
 use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
 
 use crate::crypto::{CryptoError, Sealer, TokenKind};
 use crate::events::{LifecycleEvent, LifecycleHook};
 use crate::metrics::TokenMetrics;
 use crate::oauth_client::{OAuthClient, OAuthError};
+
+/// Added to the token call's timeout to bound how long a journaled refresh may be in flight.
+pub(crate) const JOURNAL_SLACK: Duration = Duration::from_secs(2);
+/// How long a pair Cafe24 already issued is retried against a failing database.
+pub(crate) const PERSIST_FOR: Duration = Duration::from_secs(60);
+/// A forced refresh (after a 401) is not repeated within this long of the last rotation: a
+/// token refused right after a refresh is refused for another reason, and rotating again
+/// would only burn grants.
+pub(crate) const FORCED_REFRESH_FLOOR: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -37,6 +58,11 @@ pub enum TokenError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// Not started: too little time is left before the caller's deadline to finish it.
+    #[error("not enough time left before the deadline to finish a call to Cafe24")]
+    NoTime,
+    #[error("token work ended abnormally: {0}")]
+    Aborted(String),
 }
 
 /// Why a refresh is wanted; each decides, from the row re-read under the lock, whether it
@@ -47,21 +73,37 @@ pub(crate) enum Need {
     /// token is still valid is used as it is (another task refreshed meanwhile).
     Expiring { seen_version: i64 },
     /// Cafe24 refused the access token of this row version (a 401): refresh unless someone
-    /// already has.
+    /// already has, or the pair was rotated moments ago.
     Forced { seen_version: i64 },
     /// The refresh token expires within the window (keep-alive).
     KeepAlive { window: Duration },
 }
 
+/// The token manager. Cheap to clone; every clone shares one state, including the work in
+/// flight that [`TokenManager::drain`] waits for.
+#[derive(Clone)]
 pub struct TokenManager {
+    core: Arc<Core>,
+}
+
+/// Everything a detached refresh or exchange needs, shared by the manager and its tasks.
+pub struct Core {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) oauth: OAuthClient,
     pub(crate) sealer: Sealer,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) settings: TokenSettings,
     flights: Mutex<HashMap<MallId, Arc<tokio::sync::Mutex<()>>>>,
-    hooks: Vec<Arc<dyn LifecycleHook>>,
+    hooks: Mutex<Vec<Arc<dyn LifecycleHook>>>,
     pub(crate) metrics: TokenMetrics,
+    tracker: TaskTracker,
+}
+
+impl Deref for TokenManager {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
 }
 
 impl TokenManager {
@@ -72,22 +114,136 @@ impl TokenManager {
         clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
-            store,
-            oauth,
-            sealer: Sealer::new(settings.keys.clone()),
-            clock,
-            settings,
-            flights: Mutex::new(HashMap::new()),
-            hooks: Vec::new(),
-            metrics: TokenMetrics::default(),
+            core: Arc::new(Core {
+                store,
+                oauth,
+                sealer: Sealer::new(settings.keys.clone()),
+                clock,
+                settings,
+                flights: Mutex::new(HashMap::new()),
+                hooks: Mutex::new(Vec::new()),
+                metrics: TokenMetrics::default(),
+                tracker: TaskTracker::new(),
+            }),
         }
     }
 
-    pub fn with_hook(mut self, hook: Arc<dyn LifecycleHook>) -> Self {
-        self.hooks.push(hook);
+    pub fn with_hook(self, hook: Arc<dyn LifecycleHook>) -> Self {
+        lock(&self.core.hooks).push(hook);
         self
     }
 
+    pub(crate) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// A valid access token, refreshed first if it expires within the margin.
+    pub async fn access_token(&self, mall: &MallId) -> Result<AccessToken, TokenError> {
+        let row = self.active_row(mall).await?;
+        let need = Need::Expiring {
+            seen_version: row.version,
+        };
+        if !self.needs(need, &row) {
+            return self.open_access(&row);
+        }
+        self.refresh_with(mall, need, None)
+            .await
+            .map(|(token, _)| token)
+    }
+
+    /// Refreshes now (after Cafe24 answered 401 to the current token, or on request) — unless
+    /// another task or process refreshed since this token was read; then its token is returned.
+    pub async fn force_refresh(&self, mall: &MallId) -> Result<AccessToken, TokenError> {
+        let row = self.active_row(mall).await?;
+        let need = Need::Forced {
+            seen_version: row.version,
+        };
+        self.refresh_with(mall, need, None)
+            .await
+            .map(|(token, _)| token)
+    }
+
+    /// Cafe24 answered 401 to `rejected`: refresh, unless the stored token is no longer that one
+    /// (another task or process refreshed meanwhile), in which case the stored one is returned.
+    pub async fn refresh_rejected(
+        &self,
+        mall: &MallId,
+        rejected: &AccessToken,
+    ) -> Result<AccessToken, TokenError> {
+        let row = self.active_row(mall).await?;
+        let current = self.open_access(&row)?;
+        if current.expose_secret() != rejected.expose_secret() {
+            return Ok(current);
+        }
+        let need = Need::Forced {
+            seen_version: row.version,
+        };
+        self.refresh_with(mall, need, None)
+            .await
+            .map(|(token, _)| token)
+    }
+
+    /// Refreshes if the refresh token expires within `window`; `true` if a refresh happened.
+    pub async fn keep_alive(&self, mall: &MallId, window: Duration) -> Result<bool, TokenError> {
+        self.keep_alive_by(mall, window, None).await
+    }
+
+    /// [`TokenManager::keep_alive`] that sends nothing to Cafe24 unless the call and the write
+    /// of its result fit before `deadline` ([`TokenError::NoTime`] otherwise): for a Lambda
+    /// invocation, which is frozen the moment it returns.
+    pub async fn keep_alive_by(
+        &self,
+        mall: &MallId,
+        window: Duration,
+        deadline: Option<Instant>,
+    ) -> Result<bool, TokenError> {
+        self.refresh_with(mall, Need::KeepAlive { window }, deadline)
+            .await
+            .map(|(_, refreshed)| refreshed)
+    }
+
+    /// Waits (at most `bound`) for every refresh and exchange in flight to finish and store its
+    /// result: what shutdown calls once it has stopped starting new work. `true` if all finished.
+    pub async fn drain(&self, bound: Duration) -> bool {
+        self.core.tracker.close();
+        let finished = tokio::time::timeout(bound, self.core.tracker.wait())
+            .await
+            .is_ok();
+        self.core.tracker.reopen();
+        if !finished {
+            tracing::error!(
+                in_flight = self.core.tracker.len(),
+                "token work still in flight at the end of the shutdown bound"
+            );
+        }
+        finished
+    }
+
+    /// Refreshes and exchanges currently in flight.
+    pub fn in_flight(&self) -> usize {
+        self.core.tracker.len()
+    }
+
+    /// How long a drain must be allowed so that work already sent can finish: the token call,
+    /// then the write of its result with its retries.
+    pub fn drain_bound(&self) -> Duration {
+        self.settings.http_timeout + JOURNAL_SLACK + PERSIST_FOR
+    }
+
+    async fn refresh_with(
+        &self,
+        mall: &MallId,
+        need: Need,
+        deadline: Option<Instant>,
+    ) -> Result<(AccessToken, bool), TokenError> {
+        let core = self.core.clone();
+        let mall = mall.clone();
+        self.detached(async move { core.refresh_flight(&mall, need, deadline).await })
+            .await
+    }
+}
+
+impl Core {
     pub fn metrics(&self) -> &TokenMetrics {
         &self.metrics
     }
@@ -104,59 +260,26 @@ impl TokenManager {
         &self.settings
     }
 
-    /// A valid access token, refreshed first if it expires within the margin.
-    pub async fn access_token(&self, mall: &MallId) -> Result<AccessToken, TokenError> {
-        let row = self.active_row(mall).await?;
-        let need = Need::Expiring {
-            seen_version: row.version,
-        };
-        if !self.needs(need, &row) {
-            return self.open_access(&row);
-        }
-        self.refresh_with(mall, need).await.map(|(token, _)| token)
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
-    /// Refreshes now (after Cafe24 answered 401 to the current token, or on request) — unless
-    /// another task or process refreshed since this token was read; then its token is returned.
-    pub async fn force_refresh(&self, mall: &MallId) -> Result<AccessToken, TokenError> {
-        let row = self.active_row(mall).await?;
-        self.refresh_with(
-            mall,
-            Need::Forced {
-                seen_version: row.version,
-            },
-        )
-        .await
-        .map(|(token, _)| token)
-    }
-
-    /// Cafe24 answered 401 to `rejected`: refresh, unless the stored token is no longer that one
-    /// (another task or process refreshed meanwhile), in which case the stored one is returned.
-    pub async fn refresh_rejected(
+    /// Runs `work` on a task of its own, tracked for [`TokenManager::drain`], and waits for it.
+    /// Dropping the returned future stops the waiting, never the work.
+    pub(crate) async fn detached<T: Send + 'static>(
         &self,
-        mall: &MallId,
-        rejected: &AccessToken,
-    ) -> Result<AccessToken, TokenError> {
-        let row = self.active_row(mall).await?;
-        let current = self.open_access(&row)?;
-        if current.expose_secret() != rejected.expose_secret() {
-            return Ok(current);
-        }
-        self.refresh_with(
-            mall,
-            Need::Forced {
-                seen_version: row.version,
-            },
-        )
-        .await
-        .map(|(token, _)| token)
+        work: impl Future<Output = Result<T, TokenError>> + Send + 'static,
+    ) -> Result<T, TokenError> {
+        self.spawn(work)
+            .await
+            .map_err(|e| TokenError::Aborted(e.to_string()))?
     }
 
-    /// Refreshes if the refresh token expires within `window`; `true` if a refresh happened.
-    pub async fn keep_alive(&self, mall: &MallId, window: Duration) -> Result<bool, TokenError> {
-        self.refresh_with(mall, Need::KeepAlive { window })
-            .await
-            .map(|(_, refreshed)| refreshed)
+    pub(crate) fn spawn<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = T> + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        self.tracker.spawn(work)
     }
 
     async fn active_row(&self, mall: &MallId) -> Result<TokenRecord, TokenError> {
@@ -178,17 +301,26 @@ impl TokenManager {
             Need::Expiring { .. } => {
                 row.access_expires_at - span(self.settings.refresh_margin) <= now
             }
-            Need::Forced { seen_version } => row.version == seen_version,
+            Need::Forced { seen_version } => {
+                row.version == seen_version
+                    && !row
+                        .last_refreshed_at
+                        .is_some_and(|at| now - at < span(FORCED_REFRESH_FLOOR))
+            }
             Need::KeepAlive { window } => row.refresh_expires_at - span(window) <= now,
         }
     }
 
+    /// How long a journaled refresh may still be in flight (in another process whose lock
+    /// connection died, or whose answer never came): `None` once it cannot be.
+    fn in_flight_elsewhere(&self, row: &TokenRecord) -> Option<Duration> {
+        let started = row.refresh_started_at?;
+        let until = started + span(self.settings.http_timeout + JOURNAL_SLACK);
+        (until - self.clock.now()).to_std().ok()
+    }
+
     fn flight(&self, mall: &MallId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut flights = self
-            .flights
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        flights.entry(mall.clone()).or_default().clone()
+        lock(&self.flights).entry(mall.clone()).or_default().clone()
     }
 
     /// Takes the mall's in-process flight, then its cross-process lock. The flight makes tasks
@@ -202,10 +334,11 @@ impl TokenManager {
         })
     }
 
-    async fn refresh_with(
+    async fn refresh_flight(
         &self,
         mall: &MallId,
         need: Need,
+        deadline: Option<Instant>,
     ) -> Result<(AccessToken, bool), TokenError> {
         let flight = self.flight(mall).lock_owned().await;
         // Cheap path for tasks that queued behind a refresh: the work is usually done.
@@ -218,9 +351,24 @@ impl TokenManager {
             _flight: flight,
             lock,
         };
-        let result = self.refresh_locked(&mut *held.lock, mall, need).await;
+        let result = self
+            .refresh_locked(&mut *held.lock, mall, need, deadline)
+            .await;
         held.release(mall).await;
         result
+    }
+
+    async fn locked_row(
+        &self,
+        lock: &mut dyn MallLock,
+        mall: &MallId,
+    ) -> Result<TokenRecord, TokenError> {
+        let row = lock
+            .current()
+            .await?
+            .ok_or_else(|| TokenError::NotInstalled(mall.clone()))?;
+        check_status(&row)?;
+        Ok(row)
     }
 
     async fn refresh_locked(
@@ -228,15 +376,25 @@ impl TokenManager {
         lock: &mut dyn MallLock,
         mall: &MallId,
         need: Need,
+        deadline: Option<Instant>,
     ) -> Result<(AccessToken, bool), TokenError> {
-        let row = lock
-            .current()
-            .await?
-            .ok_or_else(|| TokenError::NotInstalled(mall.clone()))?;
-        check_status(&row)?;
-        if !self.needs(need, &row) {
-            // Another process refreshed while we waited for the lock: use its token.
-            return Ok((self.open_access(&row)?, false));
+        let mut row = self.locked_row(lock, mall).await?;
+        loop {
+            if !self.needs(need, &row) {
+                // Another process refreshed while we waited for the lock: use its token.
+                return Ok((self.open_access(&row)?, false));
+            }
+            let Some(wait) = self.in_flight_elsewhere(&row) else {
+                break;
+            };
+            tracing::info!(mall_id = %mall, wait_ms = wait.as_millis() as u64, "a refresh may be in flight elsewhere; waiting for it");
+            tokio::time::sleep(wait.min(Duration::from_millis(250))).await;
+            row = self.locked_row(lock, mall).await?;
+        }
+        if deadline.is_some_and(|d| {
+            Instant::now() + self.settings.http_timeout + JOURNAL_SLACK + JOURNAL_SLACK > d
+        }) {
+            return Err(TokenError::NoTime);
         }
         let refresh = RefreshToken::new(self.sealer.open(
             mall,
@@ -246,53 +404,125 @@ impl TokenManager {
         )?);
         lock.journal_refresh(self.clock.now()).await?;
         match self.oauth.refresh(mall, &refresh).await {
-            Ok(set) => {
-                let new = self.seal(mall, &set, &row.client_id);
-                if lock
-                    .replace_tokens(row.version, &new, self.clock.now())
-                    .await?
-                {
-                    self.metrics.refresh("ok");
-                    tracing::info!(mall_id = %mall, version = row.version + 1, "tokens refreshed");
-                    self.emit(&LifecycleEvent::Refreshed { mall: mall.clone() });
-                    return Ok((set.access_token, true));
-                }
-                // Only possible if a writer bypassed the lock (a new install): the newer row wins.
-                tracing::error!(mall_id = %mall, "a newer token pair was stored during the refresh; keeping it");
-                let latest = lock
-                    .current()
-                    .await?
-                    .ok_or_else(|| TokenError::NotInstalled(mall.clone()))?;
-                Ok((self.open_access(&latest)?, false))
-            }
-            Err(e) if e.is_dead_grant() => {
-                // Before declaring the grant dead, look again: a newer grant may have landed.
-                if let Some(latest) = lock.current().await? {
-                    if latest.version != row.version && latest.status == MallStatus::Active {
-                        return Ok((self.open_access(&latest)?, false));
-                    }
-                }
-                let reason = e.to_string();
-                lock.set_status(MallStatus::NeedsReauth, Some(&reason))
-                    .await?;
-                self.store
-                    .record_event(mall, "needs_reauth", &reason)
-                    .await?;
-                self.metrics.refresh("dead_grant");
-                self.metrics.needs_reauth();
-                tracing::warn!(mall_id = %mall, reason = %reason, "refresh token refused: the mall needs a new install");
-                self.emit(&LifecycleEvent::NeedsReauth {
-                    mall: mall.clone(),
-                    reason,
-                });
-                Err(TokenError::NeedsReauth(mall.clone()))
-            }
+            Ok(set) => self.store_refreshed(lock, mall, &row, set).await,
+            Err(e) if e.is_dead_grant() => self.declare_dead(lock, mall, &row, &e).await,
             Err(e) => {
-                lock.note_error(&e.to_string()).await?;
+                lock.note_error(&e.to_string(), e.grant_untouched()).await?;
                 self.metrics.refresh("error");
                 tracing::warn!(mall_id = %mall, error = %e, "refresh failed; will retry");
                 Err(e.into())
             }
+        }
+    }
+
+    /// Stores the pair Cafe24 rotated: through the lock, or — if its connection failed — by
+    /// compare-and-swap on a fresh connection, retried with backoff for [`PERSIST_FOR`].
+    async fn store_refreshed(
+        &self,
+        lock: &mut dyn MallLock,
+        mall: &MallId,
+        row: &TokenRecord,
+        set: TokenSet,
+    ) -> Result<(AccessToken, bool), TokenError> {
+        let new = self.seal(mall, &set, &row.client_id);
+        let at = self.clock.now();
+        let written = match lock.replace_tokens(row.version, &new, at).await {
+            Ok(written) => written,
+            Err(e) => {
+                tracing::warn!(mall_id = %mall, error = %e, "storing the refreshed pair failed; retrying on a fresh connection");
+                self.persist(mall, "the refreshed pair", || {
+                    self.store.replace_tokens(mall, row.version, &new, at)
+                })
+                .await?
+            }
+        };
+        if written {
+            self.metrics.refresh("ok");
+            self.flag_incomplete(mall, &set).await;
+            tracing::info!(mall_id = %mall, version = row.version + 1, "tokens refreshed");
+            self.emit(&LifecycleEvent::Refreshed { mall: mall.clone() });
+            return Ok((set.access_token, true));
+        }
+        // Only possible if a writer bypassed the lock (a new install): the newer row wins.
+        tracing::error!(mall_id = %mall, "a newer token pair was stored during the refresh; keeping it");
+        let latest = self.active_row(mall).await?;
+        Ok((self.open_access(&latest)?, false))
+    }
+
+    /// Cafe24 refused the refresh token. Unless a newer grant has landed meanwhile, the mall is
+    /// flagged `needs_reauth` (fenced by the version we read, so a reinstall is never flagged).
+    async fn declare_dead(
+        &self,
+        lock: &mut dyn MallLock,
+        mall: &MallId,
+        row: &TokenRecord,
+        e: &OAuthError,
+    ) -> Result<(AccessToken, bool), TokenError> {
+        let reason = e.to_string();
+        if !lock
+            .set_status(MallStatus::NeedsReauth, Some(&reason), row.version)
+            .await?
+        {
+            let latest = self.locked_row(lock, mall).await?;
+            return Ok((self.open_access(&latest)?, false));
+        }
+        self.store
+            .record_event(mall, "needs_reauth", &reason)
+            .await?;
+        self.metrics.refresh("dead_grant");
+        self.metrics.needs_reauth();
+        tracing::warn!(mall_id = %mall, reason = %reason, "refresh token refused: the mall needs a new install");
+        self.emit(&LifecycleEvent::NeedsReauth {
+            mall: mall.clone(),
+            reason,
+        });
+        Err(TokenError::NeedsReauth(mall.clone()))
+    }
+
+    /// Retries a store write that must not be lost (a pair Cafe24 already issued) with
+    /// exponential backoff, each attempt on a fresh connection from the pool.
+    pub(crate) async fn persist<T, F, Fut>(
+        &self,
+        mall: &MallId,
+        what: &str,
+        mut write: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let give_up = Instant::now() + PERSIST_FOR;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match write().await {
+                Ok(v) => return Ok(v),
+                Err(e) if Instant::now() + backoff >= give_up => {
+                    tracing::error!(mall_id = %mall, error = %e, what, "could not store what Cafe24 issued; the mall will need a new install");
+                    return Err(e);
+                }
+                Err(e) => {
+                    self.metrics.store_retry();
+                    tracing::warn!(mall_id = %mall, error = %e, what, retry_in_ms = backoff.as_millis() as u64, "store write failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// A token response that did not fully parse was stored with conservative expiries: say so.
+    pub(crate) async fn flag_incomplete(&self, mall: &MallId, set: &TokenSet) {
+        let Some(problem) = &set.incomplete else {
+            return;
+        };
+        self.metrics.incomplete_response();
+        tracing::warn!(mall_id = %mall, problem = %problem, "Cafe24's token response did not fully parse; tokens kept with conservative expiries");
+        if let Err(e) = self
+            .store
+            .record_event(mall, "token_response_incomplete", problem)
+            .await
+        {
+            tracing::warn!(mall_id = %mall, error = %e, "recording the incomplete response failed");
         }
     }
 
@@ -331,18 +561,22 @@ impl TokenManager {
             ),
             refresh_expires_at: set.refresh_expires_at,
             issued_at: set.issued_at,
+            note: set.incomplete.as_ref().map(|p| {
+                format!("Cafe24's token response did not fully parse ({p}); expiries are conservative guesses")
+            }),
         }
     }
 
     pub(crate) fn emit(&self, event: &LifecycleEvent) {
-        for hook in &self.hooks {
+        let hooks = lock(&self.hooks).clone();
+        for hook in &hooks {
             hook.on_event(event);
         }
     }
+}
 
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
-    }
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub(crate) fn check_status(row: &TokenRecord) -> Result<(), TokenError> {

@@ -15,6 +15,8 @@ pub struct TokenMetrics {
     exchanges: Family<Outcome, Counter>,
     refreshes: Family<Outcome, Counter>,
     needs_reauth: Counter,
+    store_retries: Counter,
+    incomplete_responses: Counter,
 }
 
 impl TokenMetrics {
@@ -33,6 +35,16 @@ impl TokenMetrics {
             "malls_needs_reauth",
             "Malls whose grant died and need a new install",
             self.needs_reauth.clone(),
+        );
+        registry.register(
+            "token_store_retries",
+            "Writes of tokens Cafe24 issued that failed and were retried",
+            self.store_retries.clone(),
+        );
+        registry.register(
+            "token_responses_incomplete",
+            "Token responses that did not fully parse and were kept with conservative expiries",
+            self.incomplete_responses.clone(),
         );
     }
 
@@ -54,5 +66,17 @@ impl TokenMetrics {
 
     pub fn needs_reauth(&self) {
         self.needs_reauth.inc();
+    }
+
+    pub fn store_retry(&self) {
+        self.store_retries.inc();
+    }
+
+    pub fn incomplete_response(&self) {
+        self.incomplete_responses.inc();
+    }
+
+    pub fn store_retries(&self) -> u64 {
+        self.store_retries.get()
     }
 }

@@ -44,6 +44,26 @@ impl OAuthError {
     pub fn is_dead_grant(&self) -> bool {
         matches!(self, OAuthError::InvalidGrant { .. })
     }
+
+    /// A revoke refused because Cafe24 no longer knows the token (already revoked or expired):
+    /// a 400/401 with `invalid_grant` or `invalid_token`. Not `invalid_client`: that is our
+    /// credentials, and says nothing about the token.
+    pub fn token_already_dead(&self) -> bool {
+        match self {
+            OAuthError::InvalidGrant { .. } => true,
+            OAuthError::Rejected { status, error, .. } => {
+                matches!(status, 400 | 401) && error == "invalid_token"
+            }
+            _ => false,
+        }
+    }
+
+    /// Cafe24 answered and refused the request as a whole (a 4xx other than `invalid_grant`),
+    /// so it did not rotate anything. After no answer, a 5xx or a 429 it may have: the lost
+    /// response may have carried a rotated pair.
+    pub fn grant_untouched(&self) -> bool {
+        matches!(self, OAuthError::Rejected { .. })
+    }
 }
 
 #[derive(Clone)]
@@ -138,7 +158,10 @@ impl OAuthClient {
         let status = response.status().as_u16();
         let body = response.bytes().await.map_err(transport)?;
         if status == 200 {
-            TokenSet::parse(&body).map_err(|e| OAuthError::Malformed(e.to_string()))
+            // A 200 means Cafe24 has consumed the code or rotated the refresh token: keep both
+            // tokens even if something else in the body does not parse.
+            TokenSet::parse_salvaging(&body, chrono::Utc::now())
+                .map_err(|e| OAuthError::Malformed(e.to_string()))
         } else {
             Err(classify(status, &body, sent_secret))
         }

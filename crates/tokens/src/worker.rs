@@ -106,7 +106,7 @@ async fn keepalive_loop(manager: Arc<TokenManager>, mut stop: watch::Receiver<bo
     while !*stop.borrow() {
         match due_malls(&manager, window).await {
             Ok(malls) if !malls.is_empty() => {
-                let s = refresh_malls(&manager, malls, window, &stop, &|| {}).await;
+                let s = refresh_malls(&manager, malls, window, &stop, None, &|| {}).await;
                 tracing::info!(
                     due = s.due,
                     refreshed = s.refreshed,

@@ -125,7 +125,7 @@ impl Dispatcher {
                     "app expired (event 90078)"
                 };
                 manager
-                    .uninstalled(&event.mall_id, reason)
+                    .uninstalled(&event.mall_id, reason, event.occurred_at)
                     .await
                     .map_err(|e| e.to_string())?;
             }

@@ -44,6 +44,10 @@ struct LogEntry {
     #[serde(default)]
     trace_id: Option<String>,
     request_body: String,
+    /// When Cafe24 sent it (`2020-08-03T10:10:10+09:00`): the event's time, which decides
+    /// whether an uninstall belongs to the grant now stored.
+    #[serde(default)]
+    requested_time: Option<String>,
 }
 
 /// Reads the logs through the Admin API client, so those calls are paced, retried and get a
@@ -111,6 +115,10 @@ impl Reconciler {
                     event_no: entry.event_no,
                     trace_id: entry.trace_id.as_deref(),
                     body: &entry.request_body,
+                    occurred_at: entry
+                        .requested_time
+                        .as_deref()
+                        .and_then(|t| cafe24_core::oauth::parse_cafe24_instant(t).ok()),
                 };
                 match self.manager.store().record_logged_delivery(new).await? {
                     LoggedDelivery::Recovered { id } => {

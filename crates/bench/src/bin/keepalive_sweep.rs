@@ -118,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
         due,
         Duration::from_secs(400 * 86_400),
         &stop,
+        None,
         &|| {},
     )
     .await;

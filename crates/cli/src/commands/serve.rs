@@ -44,6 +44,7 @@ pub async fn run(source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
     state.proxy = super::api::proxy(client.as_ref(), &client_settings);
+    let manager = client.as_ref().map(|c| c.tokens().clone());
     let (stop, stopped) = watch::channel(false);
     let worker = match client.filter(|_| !args.no_worker) {
         Some(client) => {
@@ -78,6 +79,11 @@ pub async fn run(source: &Source, args: &ServeArgs) -> anyhow::Result<()> {
         {
             tracing::warn!("a background task did not stop in time");
         }
+    }
+    // Refreshes and exchanges already sent to Cafe24 (by the worker, or by a proxied call whose
+    // client went away) finish and store their result before the database is closed.
+    if let Some(manager) = manager {
+        manager.drain(manager.drain_bound()).await;
     }
     store.close().await;
     tracing::info!("stopped");

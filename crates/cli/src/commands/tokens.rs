@@ -31,6 +31,7 @@ pub async fn worker(source: &Source) -> anyhow::Result<()> {
     for task in dispatch {
         let _ = tokio::time::timeout(super::webhooks::STOP_GRACE, task).await;
     }
+    manager.drain(manager.drain_bound()).await;
     manager.store().close().await;
     Ok(())
 }
@@ -61,7 +62,7 @@ pub async fn refresh(source: &Source, args: &RefreshArgs) -> anyhow::Result<()> 
     let bar = indicatif::ProgressBar::new(malls.len() as u64);
     let (_keep, stop) = tokio::sync::watch::channel(false);
     let tick = || bar.inc(1);
-    let s = refresh_malls(&manager, malls, window, &stop, &tick).await;
+    let s = refresh_malls(&manager, malls, window, &stop, None, &tick).await;
     bar.finish_and_clear();
     println!(
         "due {}, refreshed {}, already fresh {}, failed {}",

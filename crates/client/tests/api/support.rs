@@ -173,6 +173,7 @@ impl Rig {
                 code: &code,
                 state: &state,
                 mall_id: mall,
+                max_pending: u32::MAX,
             })
             .await
             .expect("stored");

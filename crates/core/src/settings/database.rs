@@ -32,6 +32,12 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// How long a request waits for a connection before the database counts as unreachable.
     pub acquire_timeout: Duration,
+    /// PostgreSQL: connections reserved for the request path (the callback, webhook intake,
+    /// readiness) out of `max_connections`; background work never takes them.
+    pub reserved_connections: u32,
+    /// PostgreSQL: connections that hold per-mall refresh locks, a pool of their own so a
+    /// refresh waiting on Cafe24 never holds a connection the callback needs.
+    pub lock_connections: u32,
 }
 
 impl DatabaseSettings {
@@ -58,15 +64,37 @@ impl DatabaseSettings {
                 src.get("CAFE24_SQLITE_PATH").unwrap_or(DEFAULT_SQLITE_PATH),
             ))
         };
+        let max_connections = u32::try_from(src.number_or(
+            "DATABASE_MAX_CONNECTIONS",
+            10,
+            1,
+            1000,
+        )?)
+        .unwrap_or(10);
+        let reserved_connections = u32::try_from(src.number_or(
+            "DATABASE_RESERVED_CONNECTIONS",
+            u64::from(max_connections / 4).max(1),
+            0,
+            999,
+        )?)
+        .unwrap_or(1);
+        if max_connections > 1 && reserved_connections >= max_connections {
+            return Err(ConfigError::new(
+                "DATABASE_RESERVED_CONNECTIONS",
+                "must be less than DATABASE_MAX_CONNECTIONS (background work needs one)",
+            ));
+        }
         Ok(Self {
             kind,
-            max_connections: u32::try_from(src.number_or(
-                "DATABASE_MAX_CONNECTIONS",
-                10,
+            max_connections,
+            reserved_connections,
+            lock_connections: u32::try_from(src.number_or(
+                "DATABASE_LOCK_CONNECTIONS",
+                4,
                 1,
                 1000,
             )?)
-            .unwrap_or(10),
+            .unwrap_or(4),
             acquire_timeout: Duration::from_secs(src.number_or(
                 "DATABASE_ACQUIRE_TIMEOUT_SECS",
                 5,

@@ -70,6 +70,8 @@ pub struct LaunchSettings {
     pub require_hmac: bool,
     /// Accepted distance between the launch `timestamp` and now.
     pub window: Duration,
+    /// Codes a mall may have waiting for exchange at once; the callback refuses more (429).
+    pub max_pending_codes: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,13 +182,22 @@ impl StateSettings {
 impl LaunchSettings {
     pub fn load(src: &Source) -> Result<Self, ConfigError> {
         Ok(Self {
-            require_hmac: src.bool_or("CAFE24_LAUNCH_HMAC_REQUIRED", false)?,
+            // Required by default: without it anyone can mint states for any mall, and every
+            // junk code costs a token call with our credentials. Local development turns it off.
+            require_hmac: src.bool_or("CAFE24_LAUNCH_HMAC_REQUIRED", true)?,
             window: Duration::from_secs(src.number_or(
                 "CAFE24_LAUNCH_WINDOW_SECS",
                 600,
                 10,
                 86_400,
             )?),
+            max_pending_codes: u32::try_from(src.number_or(
+                "CAFE24_MAX_PENDING_CODES_PER_MALL",
+                5,
+                1,
+                1000,
+            )?)
+            .unwrap_or(5),
         })
     }
 }

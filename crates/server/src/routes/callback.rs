@@ -95,6 +95,7 @@ async fn handle(state: &AppState, query: &str) -> Result<(i64, Response), Refusa
         code: &code,
         state: &raw_state,
         mall_id: &verified.mall_id,
+        max_pending: state.launch.max_pending_codes,
     };
     match state.store.insert_authorization_code(new).await {
         Ok(CodeInsert::Stored { id }) => {
@@ -117,6 +118,17 @@ async fn handle(state: &AppState, query: &str) -> Result<(i64, Response), Refusa
                 "This authorization was already completed.",
             ),
         )),
+        Ok(CodeInsert::TooManyPending) => {
+            tracing::warn!(mall_id = %verified.mall_id, "too many codes waiting for this mall; refused");
+            Err((
+                "too_many_pending",
+                ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_pending",
+                    "Too many installs of this mall are in progress; try again in a minute.",
+                ),
+            ))
+        }
         Err(e) if e.is_unavailable() => {
             tracing::error!(error = %e, "database unreachable while storing a code");
             Err(("database_unavailable", ApiError::unavailable()))

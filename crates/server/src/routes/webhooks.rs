@@ -64,6 +64,7 @@ pub async fn receive(
         event_no: delivery.event_no,
         trace_id: trace.as_deref(),
         body: body_text,
+        occurred_at: None,
     };
     match state.store.insert_webhook_event(new).await {
         Ok(WebhookInsert::Stored { id }) => {

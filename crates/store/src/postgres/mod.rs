@@ -11,10 +11,10 @@ mod lifecycle;
 mod webhooks;
 
 use crate::migrations::{self, AppliedMigration};
-use crate::pg_pool::PgConnections;
+use crate::pg_pool::{PgConnections, Priority};
 use crate::records::{CodeRow, CODE_COLUMNS};
 use crate::{
-    AuthorizationCodeRecord, Backend, ClaimedCode, CodeInsert, CodeStatus, CodeWakeups, MallEvent,
+    AuthorizationCodeRecord, Backend, ClaimedCode, CodeClaim, CodeInsert, CodeStatus, CodeWakeups, MallEvent,
     MallLock, NewAuthorizationCode, NewTokens, Store, StoreError, TokenRecord,
 };
 use crate::{DispatchOutcome, LoggedDelivery, NewWebhookEvent, WebhookEventRecord, WebhookInsert};
@@ -27,6 +27,8 @@ const MIGRATION_LOCK: i64 = 0x0000_cafe_2400;
 
 pub struct PostgresStore {
     conns: PgConnections,
+    /// Connections that hold per-mall advisory locks, apart from `conns`.
+    locks: PgConnections,
     options: PgConnectOptions,
 }
 
@@ -42,9 +44,20 @@ impl PostgresStore {
         let conns = PgConnections::new(
             options.clone(),
             settings.max_connections,
+            settings.reserved_connections,
             settings.acquire_timeout,
         );
-        Ok(Self { conns, options })
+        let locks = PgConnections::new(
+            options.clone(),
+            settings.lock_connections,
+            0,
+            settings.acquire_timeout,
+        );
+        Ok(Self {
+            conns,
+            locks,
+            options,
+        })
     }
 }
 
@@ -164,7 +177,7 @@ impl Store for PostgresStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut lease = self.conns.acquire().await?;
+        let mut lease = self.conns.acquire_as(Priority::Foreground).await?;
         let result = sqlx::query("SELECT 1").execute(lease.conn()).await;
         lease.finish(result).map(drop)
     }
@@ -173,19 +186,41 @@ impl Store for PostgresStore {
         &self,
         new: NewAuthorizationCode<'_>,
     ) -> Result<CodeInsert, StoreError> {
-        let mut lease = self.conns.acquire().await?;
+        let mut lease = self.conns.acquire_as(Priority::Foreground).await?;
+        // The cap counts codes still waiting that are young enough to be exchanged (older ones
+        // are expired by the queue, or belong to no worker at all); two racing inserts may both
+        // pass it: it bounds floods, it is not an exact count.
         let id: Result<Option<i64>, _> = sqlx::query_scalar(
-            "INSERT INTO cafe24.authorization_codes (code, state, mall_id) VALUES ($1, $2, $3)
+            "WITH waiting AS (
+                 SELECT count(*) AS n FROM cafe24.authorization_codes
+                 WHERE mall_id = $3 AND status IN ('pending', 'processing')
+                   AND created_at > now() - interval '120 seconds'
+             )
+             INSERT INTO cafe24.authorization_codes (code, state, mall_id)
+             SELECT $1, $2, $3 FROM waiting WHERE n < $4
              ON CONFLICT (state) DO NOTHING RETURNING id",
         )
         .bind(new.code.expose_secret())
         .bind(new.state)
         .bind(new.mall_id.as_str())
+        .bind(i64::from(new.max_pending))
         .fetch_optional(lease.conn())
         .await;
-        Ok(lease
-            .finish(id)?
-            .map_or(CodeInsert::StateAlreadyUsed, |id| CodeInsert::Stored { id }))
+        if let Some(id) = lease.finish(id)? {
+            return Ok(CodeInsert::Stored { id });
+        }
+        let mut lease = self.conns.acquire_as(Priority::Foreground).await?;
+        let used: Result<bool, _> = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM cafe24.authorization_codes WHERE state = $1)",
+        )
+        .bind(new.state)
+        .fetch_one(lease.conn())
+        .await;
+        Ok(if lease.finish(used)? {
+            CodeInsert::StateAlreadyUsed
+        } else {
+            CodeInsert::TooManyPending
+        })
     }
 
     async fn authorization_code(
@@ -218,21 +253,35 @@ impl Store for PostgresStore {
         lifecycle::claim_codes(&self.conns, window, lease, limit).await
     }
 
-    async fn retry_code(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        lifecycle::retry_code(&self.conns, id, error).await
+    async fn retry_code(&self, claim: CodeClaim, error: &str) -> Result<bool, StoreError> {
+        lifecycle::retry_code(&self.conns, claim, error).await
     }
 
     async fn finish_code(
         &self,
-        id: i64,
+        claim: CodeClaim,
         status: CodeStatus,
         error: &str,
-    ) -> Result<(), StoreError> {
-        lifecycle::finish_code(&self.conns, id, status, error).await
+    ) -> Result<bool, StoreError> {
+        lifecycle::finish_code(&self.conns, claim, status, error).await
     }
 
-    async fn complete_exchange(&self, code_id: i64, tokens: &NewTokens) -> Result<i64, StoreError> {
-        lifecycle::complete_exchange(&self.conns, code_id, tokens).await
+    async fn complete_exchange(
+        &self,
+        claim: CodeClaim,
+        tokens: &NewTokens,
+    ) -> Result<i64, StoreError> {
+        lifecycle::complete_exchange(&self.conns, claim, tokens).await
+    }
+
+    async fn replace_tokens(
+        &self,
+        mall: &MallId,
+        expected_version: i64,
+        new: &NewTokens,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        lifecycle::replace_tokens(&self.conns, mall, expected_version, new, at).await
     }
 
     async fn code_wakeups(&self) -> Result<CodeWakeups, StoreError> {
@@ -268,7 +317,7 @@ impl Store for PostgresStore {
         wait: Duration,
     ) -> Result<Box<dyn MallLock + 'a>, StoreError> {
         Ok(Box::new(
-            lifecycle::PgMallLock::acquire(&self.conns, mall, wait).await?,
+            lifecycle::PgMallLock::acquire(&self.locks, mall, wait).await?,
         ))
     }
 
@@ -325,5 +374,6 @@ impl Store for PostgresStore {
 
     async fn close(&self) {
         self.conns.close();
+        self.locks.close();
     }
 }

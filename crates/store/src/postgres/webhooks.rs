@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::pg_pool::PgConnections;
+use crate::pg_pool::{PgConnections, Priority};
 use crate::records::{WebhookRow, WEBHOOK_COLUMNS};
 use crate::{
     DispatchOutcome, LoggedDelivery, NewWebhookEvent, StoreError, WebhookEventRecord, WebhookInsert,
@@ -12,16 +12,17 @@ pub(super) async fn insert(
     conns: &PgConnections,
     e: NewWebhookEvent<'_>,
 ) -> Result<WebhookInsert, StoreError> {
-    let mut lease = conns.acquire().await?;
+    let mut lease = conns.acquire_as(Priority::Foreground).await?;
     let id: Result<Option<i64>, _> = sqlx::query_scalar(
-        "INSERT INTO cafe24.webhook_events (dedupe_key, mall_id, event_no, trace_id, body)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+        "INSERT INTO cafe24.webhook_events (dedupe_key, mall_id, event_no, trace_id, body, occurred_at)
+         VALUES ($1, $2, $3, $4, $5, COALESCE($6, now())) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(e.dedupe_key)
     .bind(e.mall_id.as_str())
     .bind(e.event_no)
     .bind(e.trace_id)
     .bind(e.body)
+    .bind(e.occurred_at)
     .fetch_optional(lease.conn())
     .await;
     if let Some(id) = lease.finish(id)? {
@@ -33,7 +34,7 @@ pub(super) async fn insert(
 }
 
 async fn existing(conns: &PgConnections, key: &str) -> Result<i64, StoreError> {
-    let mut lease = conns.acquire().await?;
+    let mut lease = conns.acquire_as(Priority::Foreground).await?;
     let id = sqlx::query_scalar("SELECT id FROM cafe24.webhook_events WHERE dedupe_key = $1")
         .bind(key)
         .fetch_one(lease.conn())
@@ -107,14 +108,17 @@ pub(super) async fn record_logged(
 ) -> Result<LoggedDelivery, StoreError> {
     let mut lease = conns.acquire().await?;
     let id: Result<Option<i64>, _> = sqlx::query_scalar(
-        "INSERT INTO cafe24.webhook_events (dedupe_key, mall_id, event_no, trace_id, body, source, confirmed_at)
-         VALUES ($1, $2, $3, $4, $5, 'reconciled', now()) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+        "INSERT INTO cafe24.webhook_events (dedupe_key, mall_id, event_no, trace_id, body, source, confirmed_at,
+             occurred_at)
+         VALUES ($1, $2, $3, $4, $5, 'reconciled', now(), COALESCE($6, now()))
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
     )
     .bind(e.dedupe_key)
     .bind(e.mall_id.as_str())
     .bind(e.event_no)
     .bind(e.trace_id)
     .bind(e.body)
+    .bind(e.occurred_at)
     .fetch_optional(lease.conn())
     .await;
     if let Some(id) = lease.finish(id)? {

@@ -16,7 +16,7 @@ mod webhooks;
 use crate::migrations::{self, AppliedMigration};
 use crate::records::{CodeRow, CODE_COLUMNS};
 use crate::{
-    AuthorizationCodeRecord, Backend, ClaimedCode, CodeInsert, CodeStatus, CodeWakeups, MallEvent,
+    AuthorizationCodeRecord, Backend, ClaimedCode, CodeClaim, CodeInsert, CodeStatus, CodeWakeups, MallEvent,
     MallLock, NewAuthorizationCode, NewTokens, Store, StoreError, TokenRecord,
 };
 use crate::{DispatchOutcome, LoggedDelivery, NewWebhookEvent, WebhookEventRecord, WebhookInsert};
@@ -129,16 +129,35 @@ impl Store for SqliteStore {
         &self,
         new: NewAuthorizationCode<'_>,
     ) -> Result<CodeInsert, StoreError> {
+        // See the PostgreSQL store: the cap counts young codes still waiting.
         let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO authorization_codes (code, state, mall_id) VALUES (?, ?, ?)
+            "INSERT INTO authorization_codes (code, state, mall_id)
+             SELECT ?1, ?2, ?3 WHERE (SELECT count(*) FROM authorization_codes
+                 WHERE mall_id = ?3 AND status IN ('pending', 'processing') AND created_at > ?5) < ?4
              ON CONFLICT (state) DO NOTHING RETURNING id",
         )
         .bind(new.code.expose_secret())
         .bind(new.state)
         .bind(new.mall_id.as_str())
+        .bind(i64::from(new.max_pending))
+        .bind(lifecycle::ts(
+            chrono::Utc::now() - chrono::Duration::seconds(120),
+        ))
         .fetch_optional(&self.pool)
         .await?;
-        Ok(id.map_or(CodeInsert::StateAlreadyUsed, |id| CodeInsert::Stored { id }))
+        if let Some(id) = id {
+            return Ok(CodeInsert::Stored { id });
+        }
+        let used: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM authorization_codes WHERE state = ?)")
+                .bind(new.state)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(if used {
+            CodeInsert::StateAlreadyUsed
+        } else {
+            CodeInsert::TooManyPending
+        })
     }
 
     async fn authorization_code(
@@ -167,21 +186,35 @@ impl Store for SqliteStore {
         lifecycle::claim_codes(&self.pool, window, lease, limit).await
     }
 
-    async fn retry_code(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        lifecycle::retry_code(&self.pool, id, error).await
+    async fn retry_code(&self, claim: CodeClaim, error: &str) -> Result<bool, StoreError> {
+        lifecycle::retry_code(&self.pool, claim, error).await
     }
 
     async fn finish_code(
         &self,
-        id: i64,
+        claim: CodeClaim,
         status: CodeStatus,
         error: &str,
-    ) -> Result<(), StoreError> {
-        lifecycle::finish_code(&self.pool, id, status, error).await
+    ) -> Result<bool, StoreError> {
+        lifecycle::finish_code(&self.pool, claim, status, error).await
     }
 
-    async fn complete_exchange(&self, code_id: i64, tokens: &NewTokens) -> Result<i64, StoreError> {
-        lifecycle::complete_exchange(&self.pool, code_id, tokens).await
+    async fn complete_exchange(
+        &self,
+        claim: CodeClaim,
+        tokens: &NewTokens,
+    ) -> Result<i64, StoreError> {
+        lifecycle::complete_exchange(&self.pool, claim, tokens).await
+    }
+
+    async fn replace_tokens(
+        &self,
+        mall: &MallId,
+        expected_version: i64,
+        new: &NewTokens,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        lifecycle::replace_tokens(&self.pool, mall, expected_version, new, at).await
     }
 
     async fn code_wakeups(&self) -> Result<CodeWakeups, StoreError> {

@@ -17,15 +17,16 @@ pub(super) async fn insert(
     pool: &SqlitePool,
     e: NewWebhookEvent<'_>,
 ) -> Result<WebhookInsert, StoreError> {
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO webhook_events (dedupe_key, mall_id, event_no, trace_id, body)
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-    )
+    let id: Option<i64> = sqlx::query_scalar(&format!(
+        "INSERT INTO webhook_events (dedupe_key, mall_id, event_no, trace_id, body, occurred_at)
+         VALUES (?, ?, ?, ?, ?, COALESCE(?, {NOW})) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+    ))
     .bind(e.dedupe_key)
     .bind(e.mall_id.as_str())
     .bind(e.event_no)
     .bind(e.trace_id)
     .bind(e.body)
+    .bind(e.occurred_at.map(super::lifecycle::ts))
     .fetch_optional(pool)
     .await?;
     match id {
@@ -96,14 +97,17 @@ pub(super) async fn record_logged(
     e: NewWebhookEvent<'_>,
 ) -> Result<LoggedDelivery, StoreError> {
     let id: Option<i64> = sqlx::query_scalar(&format!(
-        "INSERT INTO webhook_events (dedupe_key, mall_id, event_no, trace_id, body, source, confirmed_at)
-         VALUES (?, ?, ?, ?, ?, 'reconciled', {NOW}) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+        "INSERT INTO webhook_events (dedupe_key, mall_id, event_no, trace_id, body, source, confirmed_at,
+             occurred_at)
+         VALUES (?, ?, ?, ?, ?, 'reconciled', {NOW}, COALESCE(?, {NOW}))
+         ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
     ))
     .bind(e.dedupe_key)
     .bind(e.mall_id.as_str())
     .bind(e.event_no)
     .bind(e.trace_id)
     .bind(e.body)
+    .bind(e.occurred_at.map(super::lifecycle::ts))
     .fetch_optional(pool)
     .await?;
     if let Some(id) = id {

@@ -360,7 +360,7 @@ async fn keep_alive_refreshes_only_the_malls_that_are_due(backend: TestBackend) 
     let window = Duration::from_secs(15 * 86_400);
     let due = due_malls(&rig.manager, window).await.expect("due");
     assert_eq!(due.len(), 3);
-    let summary = refresh_malls(&rig.manager, due, window, &stop, &|| {}).await;
+    let summary = refresh_malls(&rig.manager, due, window, &stop, None, &|| {}).await;
     assert_eq!((summary.refreshed, summary.failed), (3, 0));
     for m in &malls {
         assert_eq!(rig.stats(m).refresh_grants, 1, "{m}");
@@ -397,18 +397,20 @@ async fn an_uninstall_marks_the_mall_revoked_without_calling_cafe24(backend: Tes
     let rig = rig(backend, |_| {}, &[]).await;
     let shop = mall("shop1");
     rig.install(&shop).await;
-    rig.manager
-        .uninstalled(&shop, "app deleted (event 90077)")
+    assert!(rig
+        .manager
+        .uninstalled(&shop, "app deleted (event 90077)", chrono::Utc::now())
         .await
-        .expect("uninstall");
+        .expect("uninstall"));
     assert_eq!(rig.stats(&shop).revokes, 0);
     let row = rig.store.tokens(&shop).await.expect("read").expect("row");
     assert_eq!(row.status, MallStatus::Revoked);
     assert_eq!(row.last_error.as_deref(), Some("app deleted (event 90077)"));
-    rig.manager
-        .uninstalled(&mall("never-installed"), "x")
+    assert!(!rig
+        .manager
+        .uninstalled(&mall("never-installed"), "x", chrono::Utc::now())
         .await
-        .expect("unknown malls are fine");
+        .expect("unknown malls are fine"));
 }
 
 async fn reencrypt_moves_every_row_to_the_newest_key(backend: TestBackend) {
@@ -468,6 +470,7 @@ async fn a_newer_pair_is_never_overwritten_by_an_older_one(backend: TestBackend)
         refresh_ciphertext: vec![4, 5, 6],
         refresh_expires_at: row.refresh_expires_at,
         issued_at: None,
+        note: None,
     };
     assert!(!lock
         .replace_tokens(row.version - 1, &stale, chrono::Utc::now())

@@ -165,6 +165,7 @@ impl Rig {
                 code: &code,
                 state: &state,
                 mall_id: mall,
+                max_pending: u32::MAX,
             })
             .await
         {
