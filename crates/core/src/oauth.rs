@@ -344,10 +344,16 @@ mod tests {
         assert!(t.incomplete.is_some());
         assert!(!format!("{t:?}").contains("AAA"));
         // A complete response is not marked, and a body without both tokens stays an error.
-        let good = br#"{"access_token":"a","expires_at":"2021-03-01T14:00:00.000","refresh_token":"r",
+        let good =
+            br#"{"access_token":"a","expires_at":"2021-03-01T14:00:00.000","refresh_token":"r",
             "refresh_token_expires_at":"2021-03-15T12:00:00.000"}"#;
-        assert!(TokenSet::parse_salvaging(good, now).expect("ok").incomplete.is_none());
-        assert!(TokenSet::parse_salvaging(br#"{"access_token":"a","expires_at":"x"}"#, now).is_err());
+        assert!(TokenSet::parse_salvaging(good, now)
+            .expect("ok")
+            .incomplete
+            .is_none());
+        assert!(
+            TokenSet::parse_salvaging(br#"{"access_token":"a","expires_at":"x"}"#, now).is_err()
+        );
         assert!(TokenSet::parse_salvaging(b"<html>", now).is_err());
     }
 

@@ -21,7 +21,9 @@ pub struct NewAuthorizationCode<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CodeInsert {
-    Stored { id: i64 },
+    Stored {
+        id: i64,
+    },
     StateAlreadyUsed,
     /// The mall already has `max_pending` codes waiting; nothing was stored.
     TooManyPending,

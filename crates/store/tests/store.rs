@@ -35,7 +35,7 @@ async fn migrations_are_idempotent(backend: TestBackend) {
     assert_eq!(first, second);
     assert_eq!(
         first.iter().map(|m| m.version).collect::<Vec<_>>(),
-        vec![1, 2, 3]
+        vec![1, 2, 3, 4]
     );
     assert_eq!(
         store.backend(),

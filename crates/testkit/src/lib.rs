@@ -33,7 +33,7 @@ fn settings(kind: DatabaseKind) -> DatabaseSettings {
         max_connections: 5,
         acquire_timeout: Duration::from_secs(3),
         reserved_connections: 1,
-        lock_connections: 4,
+        lock_connections: 5,
     }
 }
 

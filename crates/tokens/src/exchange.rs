@@ -149,7 +149,10 @@ async fn exchange_one(
     let age = || code.age + claimed_at.elapsed();
     let finish = |status, error: String| async move {
         if !store.finish_code(claim, status, &error).await? {
-            tracing::warn!(code_id = claim.id, "the code's claim was taken over; its outcome is the new holder's");
+            tracing::warn!(
+                code_id = claim.id,
+                "the code's claim was taken over; its outcome is the new holder's"
+            );
         }
         Ok::<_, StoreError>(())
     };
@@ -201,7 +204,10 @@ async fn exchange_one(
                 tokio::time::sleep(backoff).await;
                 manager.metrics.exchange("retried");
                 if !store.retry_code(claim, &e.to_string()).await? {
-                    tracing::warn!(code_id = claim.id, "the code's claim was taken over before it was put back");
+                    tracing::warn!(
+                        code_id = claim.id,
+                        "the code's claim was taken over before it was put back"
+                    );
                 }
                 Ok(Outcome::Retried)
             } else {

@@ -45,17 +45,11 @@ impl OAuthError {
         matches!(self, OAuthError::InvalidGrant { .. })
     }
 
-    /// A revoke refused because Cafe24 no longer knows the token (already revoked or expired):
-    /// a 400/401 with `invalid_grant` or `invalid_token`. Not `invalid_client`: that is our
-    /// credentials, and says nothing about the token.
+    /// A revoke refused because Cafe24 no longer knows the token: a 400/401 `invalid_token`.
+    /// Nothing else counts: `invalid_client`, and `invalid_grant` (Cafe24's answer to a wrong
+    /// client secret, CAFE24.md §2), are about our credentials and say nothing of the token.
     pub fn token_already_dead(&self) -> bool {
-        match self {
-            OAuthError::InvalidGrant { .. } => true,
-            OAuthError::Rejected { status, error, .. } => {
-                matches!(status, 400 | 401) && error == "invalid_token"
-            }
-            _ => false,
-        }
+        matches!(self, OAuthError::Rejected { status: 400 | 401, error, .. } if error == "invalid_token")
     }
 
     /// Cafe24 answered and refused the request as a whole (a 4xx other than `invalid_grant`),

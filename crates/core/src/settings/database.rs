@@ -64,13 +64,8 @@ impl DatabaseSettings {
                 src.get("CAFE24_SQLITE_PATH").unwrap_or(DEFAULT_SQLITE_PATH),
             ))
         };
-        let max_connections = u32::try_from(src.number_or(
-            "DATABASE_MAX_CONNECTIONS",
-            10,
-            1,
-            1000,
-        )?)
-        .unwrap_or(10);
+        let max_connections =
+            u32::try_from(src.number_or("DATABASE_MAX_CONNECTIONS", 10, 1, 1000)?).unwrap_or(10);
         let reserved_connections = u32::try_from(src.number_or(
             "DATABASE_RESERVED_CONNECTIONS",
             u64::from(max_connections / 4).max(1),

@@ -9,7 +9,8 @@ use sqlx::{Connection, PgConnection};
 use crate::pg_pool::{Lease, PgConnections, Priority};
 use crate::records::{parse_mall, ClaimRow, EventRow, TokenRow, TOKEN_COLUMNS};
 use crate::{
-    ClaimedCode, CodeClaim, CodeStatus, MallEvent, MallLock, MallStatus, NewTokens, StoreError, TokenRecord,
+    ClaimedCode, CodeClaim, CodeStatus, MallEvent, MallLock, MallStatus, NewTokens, StoreError,
+    TokenRecord,
 };
 
 pub(super) async fn expire_codes(

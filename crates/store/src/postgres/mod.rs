@@ -14,8 +14,8 @@ use crate::migrations::{self, AppliedMigration};
 use crate::pg_pool::{PgConnections, Priority};
 use crate::records::{CodeRow, CODE_COLUMNS};
 use crate::{
-    AuthorizationCodeRecord, Backend, ClaimedCode, CodeClaim, CodeInsert, CodeStatus, CodeWakeups, MallEvent,
-    MallLock, NewAuthorizationCode, NewTokens, Store, StoreError, TokenRecord,
+    AuthorizationCodeRecord, Backend, ClaimedCode, CodeClaim, CodeInsert, CodeStatus, CodeWakeups,
+    MallEvent, MallLock, NewAuthorizationCode, NewTokens, Store, StoreError, TokenRecord,
 };
 use crate::{DispatchOutcome, LoggedDelivery, NewWebhookEvent, WebhookEventRecord, WebhookInsert};
 use cafe24_core::MallId;

@@ -11,7 +11,8 @@ use sqlx::SqlitePool;
 
 use crate::records::{parse_mall, ClaimRow, EventRow, TokenRow, TOKEN_COLUMNS};
 use crate::{
-    ClaimedCode, CodeClaim, CodeStatus, MallEvent, MallLock, MallStatus, NewTokens, StoreError, TokenRecord,
+    ClaimedCode, CodeClaim, CodeStatus, MallEvent, MallLock, MallStatus, NewTokens, StoreError,
+    TokenRecord,
 };
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -339,7 +340,9 @@ async fn renew(pool: SqlitePool, mall: MallId, owner: String) {
         match renewed {
             Ok(r) if r.rows_affected() == 1 => {}
             Ok(_) => return,
-            Err(e) => tracing::warn!(mall_id = %mall, error = %e, "renewing the mall's lease failed"),
+            Err(e) => {
+                tracing::warn!(mall_id = %mall, error = %e, "renewing the mall's lease failed")
+            }
         }
     }
 }

@@ -16,8 +16,8 @@ mod webhooks;
 use crate::migrations::{self, AppliedMigration};
 use crate::records::{CodeRow, CODE_COLUMNS};
 use crate::{
-    AuthorizationCodeRecord, Backend, ClaimedCode, CodeClaim, CodeInsert, CodeStatus, CodeWakeups, MallEvent,
-    MallLock, NewAuthorizationCode, NewTokens, Store, StoreError, TokenRecord,
+    AuthorizationCodeRecord, Backend, ClaimedCode, CodeClaim, CodeInsert, CodeStatus, CodeWakeups,
+    MallEvent, MallLock, NewAuthorizationCode, NewTokens, Store, StoreError, TokenRecord,
 };
 use crate::{DispatchOutcome, LoggedDelivery, NewWebhookEvent, WebhookEventRecord, WebhookInsert};
 use cafe24_core::MallId;
