@@ -325,6 +325,62 @@ async fn a_sender_outside_the_allowlist_is_refused() {
     assert!(env.stored().await.is_empty());
 }
 
+/// Our server behind a proxy on loopback that only Cafe24's senders may pass.
+async fn behind_a_trusted_proxy() -> Env {
+    let mut ours = api_key().to_vec();
+    ours.push(("CAFE24_WEBHOOK_ALLOWED_SENDERS", "119.205.223.208/31"));
+    ours.push(("CAFE24_TRUSTED_PROXIES", "127.0.0.1/32"));
+    env_with(&ours, sends(WebhookAuthScheme::ApiKey, "X-Api-Key", KEY)).await
+}
+
+#[tokio::test]
+async fn appended_forwarded_for_line_is_read() {
+    let env = behind_a_trusted_proxy().await;
+    let body = r#"{"event_no":90001,"resource":{"mall_id":"shop1"}}"#;
+    // The client forged a Cafe24 address; the proxy appended the real one on a line of its own.
+    let forged = env
+        .post(
+            body,
+            &[
+                ("X-Api-Key", KEY),
+                ("X-Forwarded-For", "119.205.223.208"),
+                ("X-Forwarded-For", "198.51.100.7"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), 403);
+    assert!(env.stored().await.is_empty());
+    // Cafe24 itself, with whatever came before it on an earlier line, is let in.
+    let genuine = env
+        .post(
+            body,
+            &[
+                ("X-Api-Key", KEY),
+                ("X-Forwarded-For", "198.51.100.7"),
+                ("X-Forwarded-For", "119.205.223.209"),
+            ],
+        )
+        .await;
+    assert_eq!(genuine.status(), 200);
+    assert_eq!(env.stored().await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_unparseable_forwarded_hop_before_an_allowed_address_is_refused() {
+    let env = behind_a_trusted_proxy().await;
+    let body = r#"{"event_no":90001,"resource":{"mall_id":"shop1"}}"#;
+    for lines in [
+        &["119.205.223.208, garbage"][..],
+        &["119.205.223.208", "unknown"][..],
+        &["119.205.223.208, 127.0.0.1:8080"][..],
+    ] {
+        let mut headers = vec![("X-Api-Key", KEY)];
+        headers.extend(lines.iter().map(|l| ("X-Forwarded-For", *l)));
+        assert_eq!(env.post(body, &headers).await.status(), 403, "{lines:?}");
+    }
+    assert!(env.stored().await.is_empty());
+}
+
 #[tokio::test]
 async fn without_configured_verification_every_delivery_is_refused() {
     let env = env_with(&[], sends(WebhookAuthScheme::ApiKey, "X-Api-Key", KEY)).await;
