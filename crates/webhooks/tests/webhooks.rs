@@ -602,6 +602,58 @@ async fn reconciliation_recovers_a_lost_delivery_and_confirms_the_rest(backend: 
     );
 }
 
+#[tokio::test]
+async fn reconciliation_stops_with_an_error_when_the_log_cursor_does_not_advance() {
+    let env = env_with(
+        &api_key(),
+        sends(WebhookAuthScheme::ApiKey, "X-Api-Key", KEY),
+    )
+    .await;
+    let mall = MallId::parse("shop1").expect("mall");
+    env.install(&mall).await;
+    // A Cafe24 that ignores `since_log_id`: the same full page of logs, for ever.
+    let logs: Vec<serde_json::Value> = (0..1000)
+        .map(|i| {
+            json!({
+                "log_id": format!("log{i:05}"),
+                "log_type": "G",
+                "event_no": 90001,
+                "mall_id": "shop1",
+                "trace_id": format!("trace{i:05}"),
+                "request_body": format!(r#"{{"event_no":90001,"resource":{{"mall_id":"shop1","product_no":{i}}}}}"#),
+                "success": "T",
+                "response_http_code": 200,
+            })
+        })
+        .collect();
+    let page = json!({ "logs": logs });
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let fake = axum::Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let page = page.clone();
+        async move { axum::Json(page) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, fake).await });
+
+    let mut app = env.manager.oauth().app().clone();
+    app.base_url = cafe24_core::BaseUrlTemplate::parse(&format!("http://{addr}/malls/{{mall_id}}"))
+        .expect("base url");
+    let client =
+        cafe24_client::Client::new(env.manager.clone(), &app, Default::default()).expect("client");
+    let reconciler = Reconciler::new(client, true, Duration::from_secs(3600));
+    let outcome = tokio::time::timeout(Duration::from_secs(60), reconciler.reconcile_mall(&mall))
+        .await
+        .expect("reconciliation never ended: it asked for the same page again and again");
+    let err = outcome.expect_err("a cursor that does not advance is an error");
+    assert!(err.to_string().contains("did not advance"), "{err}");
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
+}
+
 /// An embedding app's handler: fails its first `fail_first` calls, then records event numbers.
 struct AppHandler {
     calls: AtomicUsize,

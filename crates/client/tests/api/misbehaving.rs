@@ -1,18 +1,68 @@
-//! A Cafe24 that misbehaves — absurd rate-limit headers — must neither crash the client nor
-//! pause a mall for ever.
+//! A Cafe24 that misbehaves — a paging cursor it ignores, absurd rate-limit headers — must
+//! neither hang the client nor crash it nor pause a mall for ever.
 
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use cafe24_client::Timer;
-use serde_json::json;
+use cafe24_client::{Pages, Timer};
+use serde_json::{json, Value};
 
 use crate::fake::{fake, json};
 use crate::support::{mall, rig, Time};
 
 /// The documented longest pause a header can impose on a mall (docs/client.md).
 const MAX_PAUSE: Duration = Duration::from_secs(600);
+/// However the pager misbehaves, the test ends well before this.
+const HANG: Duration = Duration::from_secs(30);
+
+fn products(from: u64, n: u64) -> Value {
+    let items: Vec<Value> = (from..from + n)
+        .map(|no| json!({"product_no": no, "product_code": format!("P{no:07}"), "product_name": "x", "price": "1.00"}))
+        .collect();
+    json!({ "products": items })
+}
+
+#[tokio::test]
+async fn a_products_cursor_that_does_not_advance_stops_paging_with_an_error() {
+    let rig = rig(&[("shop", 0)], Time::Virtual, &[]).await;
+    // Whatever offset or since_product_no is asked for, the same full page comes back.
+    let upstream = fake(|_, _| json(products(1, 100))).await;
+    let (client, _timer) = rig.client_for(&upstream.base_url, &[]);
+    let mut pages = Pages::products(client.mall(mall("shop")), &[]).expect("pager");
+    let first = pages.next_page().await.expect("first page").expect("items");
+    assert_eq!(first.len(), 100);
+
+    let next = tokio::time::timeout(HANG, pages.next_page())
+        .await
+        .expect("paging never ended: the same page was requested again and again");
+    let err = next.expect_err("a page that brings nothing new is an error");
+    assert!(err.to_string().contains("no progress"), "{err}");
+    assert!(upstream.seen().len() <= 3, "{:?}", upstream.seen());
+}
+
+#[tokio::test]
+async fn a_list_that_repeats_the_same_full_page_stops_with_an_error() {
+    let rig = rig(&[("shop", 0)], Time::Virtual, &[]).await;
+    let page = json!({ "customers": (1..=100).map(|id| json!({"member_id": format!("m{id}")})).collect::<Vec<_>>() });
+    let upstream = fake(move |_, _| json(page.clone())).await;
+    let (client, _timer) = rig.client_for(&upstream.base_url, &[]);
+    let mut pages = Pages::list(client.mall(mall("shop")), "/customers", &[], 8000).expect("pager");
+    assert_eq!(
+        pages
+            .next_page()
+            .await
+            .expect("first page")
+            .map(|p| p.len()),
+        Some(100)
+    );
+    let next = tokio::time::timeout(HANG, pages.next_page())
+        .await
+        .expect("paging never ended");
+    let err = next.expect_err("the same full page again is no progress");
+    assert!(err.to_string().contains("no progress"), "{err}");
+    assert_eq!(upstream.seen().len(), 2);
+}
 
 /// A 429 carrying `header: value`, then a success.
 fn limited_once(header: &'static str, value: &'static str) -> impl Fn(&str, usize) -> Response {

@@ -159,7 +159,7 @@ fn answer(result: Result<cafe24_client::ApiResponse, CallError>) -> Response {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY);
             return (status, Json(body.clone())).into_response();
         }
-        CallError::Cafe24 { .. } | CallError::Malformed(_) => (
+        CallError::Cafe24 { .. } | CallError::Malformed(_) | CallError::NoProgress { .. } => (
             StatusCode::BAD_GATEWAY,
             "bad_gateway",
             "Cafe24's answer was unreadable.",
