@@ -32,6 +32,10 @@ pub enum ApiError {
     /// A success whose body is not the JSON expected.
     #[error("Cafe24's answer was unreadable: {0}")]
     Malformed(String),
+    /// Paging made no progress: a full page brought nothing new (Cafe24 ignored the cursor),
+    /// so reading on would repeat it for ever.
+    #[error("paging {path} made no progress: page {page} brought nothing new")]
+    NoProgress { path: String, page: u64 },
 }
 
 impl ApiError {

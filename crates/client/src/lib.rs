@@ -34,7 +34,7 @@ pub mod timer;
 pub use client::{ApiResponse, Client, MallClient};
 pub use error::ApiError;
 pub use metrics::ClientMetrics;
-pub use pacer::{BucketSpec, LimitReport, MallPacer, PaceStats, Pacers};
+pub use pacer::{BucketSpec, LimitReport, MallPacer, PaceStats, Pacers, MAX_PAUSE};
 pub use pages::Pages;
 pub use products::{Product, Store, Variant, VariantUpdate};
 pub use request::Request;

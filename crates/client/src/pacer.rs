@@ -16,6 +16,11 @@ use crate::timer::Timer;
 /// Slack for float noise: 40 calls must fit a 40-deep bucket.
 const EPSILON: f64 = 1e-9;
 
+/// Longest pause one answer can impose on a mall (`*-Remain` headers, a 429). Cafe24's blocks
+/// last seconds; a larger value is a fault, and believing it would stall the mall for good (or
+/// overflow the clock).
+pub const MAX_PAUSE: Duration = Duration::from_secs(600);
+
 /// The bucket being mirrored.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BucketSpec {
@@ -37,7 +42,8 @@ impl Default for BucketSpec {
 pub struct LimitReport {
     /// `X-Api-Call-Limit` as `(used, size)`.
     pub call_limit: Option<(u32, u32)>,
-    /// The larger of `X-Cafe24-Call-Remain` and `X-Cafe24-Time-Remain`, in seconds.
+    /// The larger of `X-Cafe24-Call-Remain` and `X-Cafe24-Time-Remain`, in seconds, at most
+    /// [`MAX_PAUSE`]; negative or non-numeric values are ignored.
     pub remain_secs: Option<u64>,
 }
 
@@ -52,7 +58,7 @@ impl LimitReport {
             .iter()
             .filter_map(|n| text(n)?.trim().parse::<f64>().ok())
             .filter(|s| s.is_finite() && *s > 0.0)
-            .map(|s| s.ceil() as u64)
+            .map(|s| s.min(MAX_PAUSE.as_secs_f64()).ceil() as u64)
             .max();
         Self {
             call_limit,
@@ -197,20 +203,22 @@ impl MallPacer {
             s.level = s.level.max(used);
         }
         if let Some(secs) = report.remain_secs {
-            self.pause_locked(&mut s, now + Duration::from_secs(secs));
+            self.pause_locked(&mut s, now, Duration::from_secs(secs));
         }
     }
 
-    /// A 429: the bucket is full whatever the mirror thought; pause at least `at_least`.
+    /// A 429: the bucket is full whatever the mirror thought; pause at least `at_least` (at
+    /// most [`MAX_PAUSE`]).
     pub fn limited(&self, at_least: Duration) {
         let mut s = self.level();
         let now = self.timer.now();
         s.drain(self.spec, now);
         s.level = s.level.max(self.spec.size);
-        self.pause_locked(&mut s, now + at_least);
+        self.pause_locked(&mut s, now, at_least);
     }
 
-    fn pause_locked(&self, s: &mut Level, until: Duration) {
+    fn pause_locked(&self, s: &mut Level, now: Duration, pause: Duration) {
+        let until = now.saturating_add(pause.min(MAX_PAUSE));
         if until > s.paused_until {
             s.paused_until = until;
             self.pauses.fetch_add(1, Ordering::Relaxed);
@@ -336,5 +344,46 @@ mod tests {
         assert_eq!(r.remain_secs, Some(4));
         h.insert("x-api-call-limit", "junk".parse().expect("value"));
         assert_eq!(LimitReport::from_headers(&h).call_limit, None);
+    }
+
+    #[tokio::test]
+    async fn absurd_remain_values_neither_panic_nor_pause_past_the_bound() {
+        let bound = Duration::from_secs(600);
+        for value in [
+            "1e30",
+            "1e309",
+            "18446744073709551616",
+            "99999999999999999999999999999",
+            "86400000",
+            "-5",
+            "-1e30",
+            "NaN",
+            "inf",
+            "-inf",
+        ] {
+            for header in ["x-cafe24-call-remain", "x-cafe24-time-remain"] {
+                let (timer, p) = pacer();
+                // A process that has been running for a while.
+                timer.advance(Duration::from_secs(3600));
+                let mut h = reqwest::header::HeaderMap::new();
+                h.insert(header, value.parse().expect("value"));
+                let report = LimitReport::from_headers(&h);
+                p.observe(&report);
+                p.acquire(None).await.expect("room");
+                let paused = timer.now() - Duration::from_secs(3600);
+                assert!(paused <= bound, "{header}: {value}: paused {paused:?}");
+                assert!(
+                    report.remain_secs.is_none_or(|s| s <= bound.as_secs()),
+                    "{header}: {value} -> {report:?}"
+                );
+            }
+        }
+        // However long a 429 asks the mall to wait.
+        let (timer, p) = pacer();
+        timer.advance(Duration::from_secs(3600));
+        p.limited(Duration::MAX);
+        p.acquire(None).await.expect("room");
+        let paused = timer.now() - Duration::from_secs(3600);
+        assert!(paused <= bound, "paused {paused:?}");
     }
 }

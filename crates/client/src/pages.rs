@@ -2,7 +2,9 @@
 //! elsewhere), so products are read `limit=100` by `offset` in ascending `product_no` up to the
 //! cap, then continued by `since_product_no` (keyset paging, which Cafe24 refuses to combine
 //! with `offset`/`sort`/`order`). A key never goes backwards, so a product is never returned
-//! twice even if the catalogue changes between pages.
+//! twice even if the catalogue changes between pages. A full page that brings nothing new
+//! (the server ignored the cursor) ends paging with [`ApiError::NoProgress`] instead of asking
+//! for it again for ever.
 
 use serde_json::Value;
 
@@ -43,6 +45,8 @@ pub struct Pages {
     offset_cap: usize,
     phase: Phase,
     last_key: Option<u64>,
+    /// Without a key: the last full page, to notice the same page coming back.
+    previous: Option<Vec<Value>>,
     pages: u64,
     items: u64,
 }
@@ -106,6 +110,7 @@ impl Pages {
             offset_cap,
             phase: Phase::Offset(0),
             last_key: None,
+            previous: None,
             pages: 0,
             items: 0,
         }
@@ -143,7 +148,18 @@ impl Pages {
             let items = self.take_items(body)?;
             self.pages += 1;
             let full = items.len() >= PAGE_LIMIT;
+            if full && self.keyset.is_none() {
+                if self.previous.as_ref() == Some(&items) {
+                    return Err(self.no_progress());
+                }
+                self.previous = Some(items.clone());
+            }
             let fresh = self.drop_seen(items)?;
+            if full && fresh.is_empty() {
+                // Keys only grow, so a full page of keys already returned means the cursor
+                // (offset or since_product_no) was ignored.
+                return Err(self.no_progress());
+            }
             self.phase = match self.phase {
                 _ if !full => Phase::Done,
                 Phase::Offset(o) if o + PAGE_LIMIT <= self.offset_cap => {
@@ -173,6 +189,14 @@ impl Pages {
                 .map(|v| serde_json::from_value(v).map_err(|e| ApiError::Malformed(e.to_string())))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
+        }
+    }
+
+    fn no_progress(&self) -> ApiError {
+        tracing::warn!(path = %self.path, page = self.pages, "paging made no progress: stopped");
+        ApiError::NoProgress {
+            path: self.path.clone(),
+            page: self.pages,
         }
     }
 

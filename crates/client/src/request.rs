@@ -113,8 +113,15 @@ fn admin_path(raw: &str) -> Result<String, ApiError> {
             "may hold only letters, digits and - . _ ~ / % , (pass the query with --query)",
         ));
     }
-    if path.split('/').any(|seg| seg == ".." || seg == ".") || path.contains("//") {
-        return Err(bad("must not contain empty, . or .. segments"));
+    // URL parsers read `%2e` as a dot, so `%2e%2e` climbs out of the Admin API like `..`.
+    let dot_segment = |seg: &str| {
+        let seg = seg.to_ascii_lowercase().replace("%2e", ".");
+        seg == ".." || seg == "."
+    };
+    if path.split('/').any(dot_segment) || path.contains("//") {
+        return Err(bad(
+            "must not contain empty, . or .. segments (percent-encoded or not)",
+        ));
     }
     Ok(path.trim_end_matches('/').to_owned())
 }
@@ -137,6 +144,12 @@ mod tests {
             "//evil.example",
             "/a b",
             "/@evil",
+            // The URL parser reads %2e as a dot, so these would climb out of the Admin API.
+            "/products/%2e%2e/%2e%2e/oauth/token",
+            "/%2E%2E/oauth/token",
+            "/products/.%2e/store",
+            "/products/%2e./store",
+            "/products/%2e/count",
         ] {
             assert!(Request::get(bad).is_err(), "{bad}");
         }

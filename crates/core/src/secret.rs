@@ -1,7 +1,9 @@
 //! Secret types. `Debug` and `Display` print `[redacted]`, there is no `Serialize`, and the one
-//! way out is `expose_secret()` — easy to grep for in review.
+//! way out is `expose_secret()` — easy to grep for in review. Each wipes its memory on drop
+//! (`ZeroizeOnDrop`), and building one leaves no unwiped copy of the value behind.
 
 use secrecy::{ExposeSecret, SecretString};
+use zeroize::{Zeroize, ZeroizeOnDrop};
 
 macro_rules! secret_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -11,7 +13,7 @@ macro_rules! secret_type {
 
         impl $name {
             pub fn new(value: impl Into<String>) -> Self {
-                Self(SecretString::from(value.into()))
+                Self(into_secret(value.into()))
             }
 
             /// The secret value. Never log or format it.
@@ -31,7 +33,21 @@ macro_rules! secret_type {
                 f.write_str("[redacted]")
             }
         }
+
+        /// The inner `SecretString` wipes its buffer when dropped.
+        impl ZeroizeOnDrop for $name {}
     };
+}
+
+/// Moves `value` into a secret. A `String` with spare capacity is copied when it is boxed (the
+/// allocation shrinks), and the old buffer would be freed as it is; that one is wiped here.
+fn into_secret(mut value: String) -> SecretString {
+    if value.len() == value.capacity() {
+        return SecretString::from(value);
+    }
+    let secret = SecretString::from(value.as_str());
+    value.zeroize();
+    secret
 }
 
 secret_type!(
@@ -88,5 +104,28 @@ mod tests {
             assert!(s.contains("redacted"), "not marked as redacted: {s}");
         }
         assert_eq!(ClientSecret::new(value).expose_secret(), value);
+    }
+
+    #[test]
+    fn a_secret_built_from_a_roomy_string_keeps_its_value() {
+        let mut roomy = String::with_capacity(64);
+        roomy.push_str("refresh-token-value");
+        assert_eq!(
+            RefreshToken::new(roomy).expose_secret(),
+            "refresh-token-value"
+        );
+        assert_eq!(AccessToken::new("exact").expose_secret(), "exact");
+    }
+
+    #[test]
+    fn secrets_wipe_their_memory_on_drop() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<ClientSecret>();
+        wiped_on_drop::<StateKey>();
+        wiped_on_drop::<AuthorizationCode>();
+        wiped_on_drop::<AccessToken>();
+        wiped_on_drop::<RefreshToken>();
+        wiped_on_drop::<DatabaseUrl>();
+        wiped_on_drop::<Password>();
     }
 }

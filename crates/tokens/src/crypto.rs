@@ -2,15 +2,19 @@
 //! nonce per value, and the mall id and token kind bound as associated data — so ciphertext
 //! moved to another mall's row, or swapped between access and refresh, fails to decrypt.
 //! Layout: `0x01 || nonce (12 bytes) || ciphertext+tag`; the key id is stored beside it.
+//! Decrypted bytes live in a buffer wiped on drop; the token handed out fills its allocation
+//! exactly, so turning it into a secret type moves it instead of leaving a copy behind.
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use cafe24_core::settings::EncryptionKeys;
 use cafe24_core::MallId;
 use rand::RngCore;
+use zeroize::Zeroizing;
 
 const FORMAT: u8 = 1;
 const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenKind {
@@ -75,21 +79,19 @@ impl Sealer {
             .by_id(key_id)
             .ok_or_else(|| CryptoError::UnknownKey(key_id.to_owned()))?;
         let (&format, rest) = sealed.split_first().ok_or(CryptoError::Invalid)?;
-        if format != FORMAT || rest.len() < NONCE_LEN + 16 {
+        if format != FORMAT || rest.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::Invalid);
         }
         let (nonce, body) = rest.split_at(NONCE_LEN);
         let aad = associated_data(mall, kind);
-        let plain = cipher(key.expose_secret())
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: body,
-                    aad: &aad,
-                },
-            )
+        let mut plain = Zeroizing::new(body.to_vec());
+        cipher(key.expose_secret())
+            .decrypt_in_place(Nonce::from_slice(nonce), &aad, &mut *plain)
             .map_err(|_| CryptoError::Invalid)?;
-        String::from_utf8(plain).map_err(|_| CryptoError::Invalid)
+        // A copy of exactly the token's length; `plain` (with the tag's spare room) is wiped.
+        std::str::from_utf8(&plain)
+            .map(str::to_owned)
+            .map_err(|_| CryptoError::Invalid)
     }
 }
 
@@ -179,5 +181,18 @@ mod tests {
             after.open(&mall("a"), TokenKind::Refresh, "k9", &sealed),
             Err(CryptoError::UnknownKey("k9".into()))
         );
+    }
+
+    #[test]
+    fn an_opened_token_fills_its_buffer_exactly() {
+        // A plaintext with spare capacity is copied when it becomes a secret (a boxed str),
+        // and the old buffer is freed without being wiped.
+        let s = sealer(&generate_key_entry("k1"));
+        let sealed = s.seal(&mall("shop1"), TokenKind::Refresh, "refresh-token-value");
+        let opened = s
+            .open(&mall("shop1"), TokenKind::Refresh, "k1", &sealed)
+            .expect("opens");
+        assert_eq!(opened, "refresh-token-value");
+        assert_eq!(opened.capacity(), opened.len());
     }
 }

@@ -127,7 +127,11 @@ impl OAuthClient {
         if (200..300).contains(&status) {
             Ok(())
         } else {
-            Err(classify(status, &body, token))
+            Err(classify(
+                status,
+                &body,
+                &[token, self.app.client_secret.expose_secret()],
+            ))
         }
     }
 
@@ -157,7 +161,11 @@ impl OAuthClient {
             TokenSet::parse_salvaging(&body, chrono::Utc::now())
                 .map_err(|e| OAuthError::Malformed(e.to_string()))
         } else {
-            Err(classify(status, &body, sent_secret))
+            Err(classify(
+                status,
+                &body,
+                &[sent_secret, self.app.client_secret.expose_secret()],
+            ))
         }
     }
 }
@@ -166,19 +174,22 @@ fn transport(e: reqwest::Error) -> OAuthError {
     OAuthError::Transport(e.without_url().to_string())
 }
 
-/// Maps an error answer; any echo of the secret we sent is scrubbed from Cafe24's text.
-fn classify(status: u16, body: &[u8], sent_secret: &str) -> OAuthError {
+/// Longest excerpt of each of Cafe24's error texts kept for diagnosis, in characters.
+const MAX_ERROR_TEXT: usize = 200;
+
+/// Maps an error answer; any echo of a secret we sent is scrubbed from Cafe24's text.
+fn classify(status: u16, body: &[u8], sent_secrets: &[&str]) -> OAuthError {
     if status == 429 || status >= 500 {
         return OAuthError::Unavailable { status };
     }
     let parsed = OAuthErrorBody::parse(body);
+    // Scrub, then shorten: a secret cut in two by the shortening would no longer match.
     let scrub = |text: String| {
-        let text: String = text.chars().take(200).collect();
-        if sent_secret.is_empty() {
-            text
-        } else {
-            text.replace(sent_secret, "[redacted]")
-        }
+        let text = sent_secrets
+            .iter()
+            .filter(|s| !s.is_empty())
+            .fold(text, |text, secret| text.replace(secret, "[redacted]"));
+        text.chars().take(MAX_ERROR_TEXT).collect::<String>()
     };
     let error = parsed
         .as_ref()
@@ -211,18 +222,46 @@ mod tests {
         let dead = classify(
             400,
             br#"{"error":"invalid_grant","error_description":"Invalid refresh_token SECRET1"}"#,
-            "SECRET1",
+            &["SECRET1"],
         );
         assert!(dead.is_dead_grant());
         assert!(!dead.to_string().contains("SECRET1"), "{dead}");
-        assert!(classify(401, br#"{"error":"invalid_grant"}"#, "").is_dead_grant());
-        assert!(classify(503, b"", "").is_retryable());
-        assert!(classify(429, b"", "").is_retryable());
-        let other = classify(400, br#"{"error":"invalid_request"}"#, "");
+        assert!(classify(401, br#"{"error":"invalid_grant"}"#, &[]).is_dead_grant());
+        assert!(classify(503, b"", &[]).is_retryable());
+        assert!(classify(429, b"", &[]).is_retryable());
+        let other = classify(400, br#"{"error":"invalid_request"}"#, &[]);
         assert!(!other.is_dead_grant() && !other.is_retryable());
         assert!(matches!(
-            classify(400, b"<html>", ""),
+            classify(400, b"<html>", &[]),
             OAuthError::Rejected { .. }
         ));
+    }
+
+    #[test]
+    fn a_secret_straddling_the_cut_is_scrubbed_before_the_text_is_shortened() {
+        let secret = "rt-7f3a9c2e5b8d1f4a6c0e9b2d";
+        // The description is cut at 200 characters; the token spans characters 190..217.
+        let text = format!("{}{secret} is not a valid refresh_token", "x".repeat(190));
+        let body = serde_json::json!({"error": text, "error_description": text}).to_string();
+        let err = classify(400, body.as_bytes(), &[secret]);
+        let OAuthError::Rejected {
+            error, description, ..
+        } = &err
+        else {
+            panic!("{err:?}");
+        };
+        for kept in [error, description] {
+            assert!(kept.chars().count() <= 200, "{kept}");
+        }
+        for kept in [error, description, &err.to_string()] {
+            assert!(
+                !kept.contains(&secret[..8]),
+                "part of the secret kept: {kept}"
+            );
+        }
+        // The client secret (sent as Basic auth) is scrubbed as well.
+        let echoed = br#"{"error":"invalid_client","error_description":"Invalid client_secret cs-0123456789abcdef"}"#;
+        let err = classify(401, echoed, &[secret, "cs-0123456789abcdef"]);
+        assert!(!err.to_string().contains("cs-0123"), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 //! scope `mall.read_application`): each logged delivery either confirms the event we stored
 //! or, if it never reached us, is stored now and dispatched like any other.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,10 @@ pub enum ReconcileError {
     Api(#[from] ApiError),
     #[error("Cafe24's webhook logs: unreadable answer: {0}")]
     Malformed(String),
+    /// A full page ended on a log id already paged past: the cursor did not advance, and
+    /// reading on would repeat the same pages for ever.
+    #[error("Cafe24's webhook logs: the log id did not advance (a full page ended again at {0}); stopped")]
+    NoProgress(String),
 }
 
 #[derive(Deserialize)]
@@ -101,8 +106,19 @@ impl Reconciler {
             .to_string();
         let mut summary = ReconcileSummary::default();
         let mut after: Option<String> = None;
+        // Log ids are opaque, so "advanced" means: never paged past before in this pass.
+        let mut cursors = HashSet::new();
         loop {
             let page = self.page(mall, &since, after.as_deref()).await?;
+            let next = match page.last() {
+                Some(last) if page.len() == PAGE => Some(last.log_id.clone()),
+                _ => None,
+            };
+            if let Some(next) = &next {
+                if !cursors.insert(next.clone()) {
+                    return Err(ReconcileError::NoProgress(next.clone()));
+                }
+            }
             for entry in &page {
                 let key = dedupe_key(
                     entry.trace_id.as_deref().filter(|_| self.keyed_by_trace),
@@ -129,9 +145,9 @@ impl Reconciler {
                 }
             }
             summary.logged += page.len();
-            match page.last() {
-                Some(last) if page.len() == PAGE => after = Some(last.log_id.clone()),
-                _ => return Ok(summary),
+            match next {
+                Some(next) => after = Some(next),
+                None => return Ok(summary),
             }
         }
     }

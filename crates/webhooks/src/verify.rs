@@ -48,7 +48,13 @@ impl Verifier {
     }
 
     /// The sender: the peer, or — only when the peer is a trusted proxy — the right-most
-    /// `X-Forwarded-For` entry that is not itself a trusted proxy.
+    /// `X-Forwarded-For` entry that is not itself a trusted proxy. `forwarded_for` is every
+    /// header line, in order, joined with commas ([`forwarded_for`]): a proxy may append its
+    /// hop as a line of its own, below the client's.
+    ///
+    /// The walk from the right stops at the first hop that is not a bare IP address: whatever
+    /// lies left of it came through someone we cannot identify, so the sender is unknown
+    /// (`None`, refused when an allowlist is set) rather than an entry the client wrote.
     pub fn sender(&self, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> Option<IpAddr> {
         let peer = peer?;
         let trusted = |ip: IpAddr| self.trusted_proxies.iter().any(|r| r.contains(ip));
@@ -58,9 +64,13 @@ impl Verifier {
         let Some(chain) = forwarded_for else {
             return Some(peer);
         };
-        let mut hops = chain.split(',').rev().map(str::trim);
-        hops.find_map(|hop| hop.parse::<IpAddr>().ok().filter(|ip| !trusted(*ip)))
-            .or(Some(peer))
+        for hop in chain.split(',').rev() {
+            let ip = hop.trim().parse::<IpAddr>().ok()?;
+            if !trusted(ip) {
+                return Some(ip);
+            }
+        }
+        Some(peer)
     }
 
     /// Checks a delivery: the sender (if an allowlist is set), then the configured header.
@@ -106,6 +116,13 @@ impl Verifier {
             Err(Refusal::Mismatch)
         }
     }
+}
+
+/// Every `X-Forwarded-For` header line, in order, joined with commas — or `None` without any.
+/// A line that is not text is kept as an unparseable hop, so [`Verifier::sender`] stops there.
+pub fn forwarded_for<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Option<String> {
+    let lines: Vec<_> = lines.into_iter().map(String::from_utf8_lossy).collect();
+    (!lines.is_empty()).then(|| lines.join(","))
 }
 
 fn mac(key: &ClientSecret, body: &[u8]) -> Hmac<Sha256> {
@@ -232,5 +249,51 @@ mod tests {
             Err(Refusal::Sender)
         );
         assert_eq!(v.check(None, None, |_| None, b""), Err(Refusal::Sender));
+    }
+
+    #[test]
+    fn every_forwarded_for_line_is_joined_in_order() {
+        assert_eq!(forwarded_for(std::iter::empty()), None);
+        let lines: [&[u8]; 3] = [b"1.2.3.4, 5.6.7.8", b"9.9.9.9", b"\xff"];
+        assert_eq!(
+            forwarded_for(lines).as_deref(),
+            Some("1.2.3.4, 5.6.7.8,9.9.9.9,\u{fffd}")
+        );
+    }
+
+    #[test]
+    fn an_unparseable_forwarded_hop_stops_the_walk_and_the_sender_is_refused() {
+        let v = verifier(&[
+            ("CAFE24_WEBHOOK_AUTH", "insecure-none"),
+            ("CAFE24_WEBHOOK_ALLOWED_SENDERS", "119.205.223.208/31"),
+            ("CAFE24_TRUSTED_PROXIES", "10.0.0.0/8"),
+        ]);
+        let proxy = "10.1.2.3".parse::<IpAddr>().ok();
+        // Whatever is left of a hop we cannot read was written by someone we do not trust.
+        for chain in [
+            "119.205.223.208, unknown",
+            "119.205.223.208, not-an-ip, 10.0.0.7",
+            "119.205.223.208,",
+            "119.205.223.208, , 10.0.0.7",
+            "119.205.223.208, 203.0.113.9:443",
+            "119.205.223.208, \u{fffd}",
+        ] {
+            assert_eq!(v.sender(proxy, Some(chain)), None, "{chain}");
+            assert_eq!(
+                v.check(proxy, Some(chain), |_| None, b""),
+                Err(Refusal::Sender),
+                "{chain}"
+            );
+        }
+        // Trusted hops on the right are still walked through.
+        assert_eq!(
+            v.check(
+                proxy,
+                Some("119.205.223.208, 10.0.0.7, 10.9.9.9"),
+                |_| None,
+                b""
+            ),
+            Ok(())
+        );
     }
 }

@@ -325,6 +325,62 @@ async fn a_sender_outside_the_allowlist_is_refused() {
     assert!(env.stored().await.is_empty());
 }
 
+/// Our server behind a proxy on loopback that only Cafe24's senders may pass.
+async fn behind_a_trusted_proxy() -> Env {
+    let mut ours = api_key().to_vec();
+    ours.push(("CAFE24_WEBHOOK_ALLOWED_SENDERS", "119.205.223.208/31"));
+    ours.push(("CAFE24_TRUSTED_PROXIES", "127.0.0.1/32"));
+    env_with(&ours, sends(WebhookAuthScheme::ApiKey, "X-Api-Key", KEY)).await
+}
+
+#[tokio::test]
+async fn appended_forwarded_for_line_is_read() {
+    let env = behind_a_trusted_proxy().await;
+    let body = r#"{"event_no":90001,"resource":{"mall_id":"shop1"}}"#;
+    // The client forged a Cafe24 address; the proxy appended the real one on a line of its own.
+    let forged = env
+        .post(
+            body,
+            &[
+                ("X-Api-Key", KEY),
+                ("X-Forwarded-For", "119.205.223.208"),
+                ("X-Forwarded-For", "198.51.100.7"),
+            ],
+        )
+        .await;
+    assert_eq!(forged.status(), 403);
+    assert!(env.stored().await.is_empty());
+    // Cafe24 itself, with whatever came before it on an earlier line, is let in.
+    let genuine = env
+        .post(
+            body,
+            &[
+                ("X-Api-Key", KEY),
+                ("X-Forwarded-For", "198.51.100.7"),
+                ("X-Forwarded-For", "119.205.223.209"),
+            ],
+        )
+        .await;
+    assert_eq!(genuine.status(), 200);
+    assert_eq!(env.stored().await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_unparseable_forwarded_hop_before_an_allowed_address_is_refused() {
+    let env = behind_a_trusted_proxy().await;
+    let body = r#"{"event_no":90001,"resource":{"mall_id":"shop1"}}"#;
+    for lines in [
+        &["119.205.223.208, garbage"][..],
+        &["119.205.223.208", "unknown"][..],
+        &["119.205.223.208, 127.0.0.1:8080"][..],
+    ] {
+        let mut headers = vec![("X-Api-Key", KEY)];
+        headers.extend(lines.iter().map(|l| ("X-Forwarded-For", *l)));
+        assert_eq!(env.post(body, &headers).await.status(), 403, "{lines:?}");
+    }
+    assert!(env.stored().await.is_empty());
+}
+
 #[tokio::test]
 async fn without_configured_verification_every_delivery_is_refused() {
     let env = env_with(&[], sends(WebhookAuthScheme::ApiKey, "X-Api-Key", KEY)).await;
@@ -544,6 +600,58 @@ async fn reconciliation_recovers_a_lost_delivery_and_confirms_the_rest(backend: 
             .dispatched,
         2
     );
+}
+
+#[tokio::test]
+async fn reconciliation_stops_with_an_error_when_the_log_cursor_does_not_advance() {
+    let env = env_with(
+        &api_key(),
+        sends(WebhookAuthScheme::ApiKey, "X-Api-Key", KEY),
+    )
+    .await;
+    let mall = MallId::parse("shop1").expect("mall");
+    env.install(&mall).await;
+    // A Cafe24 that ignores `since_log_id`: the same full page of logs, for ever.
+    let logs: Vec<serde_json::Value> = (0..1000)
+        .map(|i| {
+            json!({
+                "log_id": format!("log{i:05}"),
+                "log_type": "G",
+                "event_no": 90001,
+                "mall_id": "shop1",
+                "trace_id": format!("trace{i:05}"),
+                "request_body": format!(r#"{{"event_no":90001,"resource":{{"mall_id":"shop1","product_no":{i}}}}}"#),
+                "success": "T",
+                "response_http_code": 200,
+            })
+        })
+        .collect();
+    let page = json!({ "logs": logs });
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let fake = axum::Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let page = page.clone();
+        async move { axum::Json(page) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, fake).await });
+
+    let mut app = env.manager.oauth().app().clone();
+    app.base_url = cafe24_core::BaseUrlTemplate::parse(&format!("http://{addr}/malls/{{mall_id}}"))
+        .expect("base url");
+    let client =
+        cafe24_client::Client::new(env.manager.clone(), &app, Default::default()).expect("client");
+    let reconciler = Reconciler::new(client, true, Duration::from_secs(3600));
+    let outcome = tokio::time::timeout(Duration::from_secs(60), reconciler.reconcile_mall(&mall))
+        .await
+        .expect("reconciliation never ended: it asked for the same page again and again");
+    let err = outcome.expect_err("a cursor that does not advance is an error");
+    assert!(err.to_string().contains("did not advance"), "{err}");
+    assert_eq!(requests.load(Ordering::SeqCst), 2);
 }
 
 /// An embedding app's handler: fails its first `fail_first` calls, then records event numbers.

@@ -1,6 +1,8 @@
 //! The Admin API client against the real sandbox over HTTP: pacing, retries, pagination,
 //! token refresh, and the server's forwarding proxy.
 
+mod fake;
+mod misbehaving;
 mod pacing;
 mod pages;
 mod proxy;

@@ -3,28 +3,32 @@
 
 use std::sync::Arc;
 
+use cafe24_client::Client;
 use cafe24_core::settings::{AdminToken, Settings, Source};
 use cafe24_sandbox::FaultSpec;
 use cafe24_server::{AppState, Application, Proxy};
 use serde_json::{json, Value};
 
+use crate::fake::{fake, json as answer};
 use crate::support::{rig, Rig, Time};
 
 const ADMIN: &str = "proxy-admin-credential-0123456789abcdef";
 
 /// Serves the router on a free port, with the proxy when `with_proxy`; returns its base URL.
 async fn serve(rig: &Rig, with_proxy: bool) -> String {
+    serve_with(rig, with_proxy.then(|| rig.client.clone())).await
+}
+
+/// As [`serve`], the proxy (if any) calling Cafe24 through `client`.
+async fn serve_with(rig: &Rig, client: Option<Client>) -> String {
     let mut pairs = rig.source.clone();
     pairs.push(("EXPECTED_STATE_SECRET", "s".repeat(40)));
     pairs.push(("LISTEN_ADDR", "127.0.0.1:0".into()));
     pairs.push(("HTTP_REQUEST_TIMEOUT_SECS", "60".into()));
     let settings = Settings::load(&Source::from_pairs(pairs)).expect("settings");
     let mut state = AppState::new(&settings, rig.store.clone());
-    if with_proxy {
-        state.proxy = Some(Arc::new(Proxy::new(
-            rig.client.clone(),
-            AdminToken::new(ADMIN),
-        )));
+    if let Some(client) = client {
+        state.proxy = Some(Arc::new(Proxy::new(client, AdminToken::new(ADMIN))));
     }
     let app = Application::with_state(state, &settings.http)
         .await
@@ -128,5 +132,46 @@ async fn without_the_setting_the_route_does_not_exist() {
     let base = serve(&rig, false).await;
     let (status, _) = get(&format!("{base}/shop/api/v2/admin/store"), Some(ADMIN)).await;
     assert_eq!(status, 404);
+    assert_eq!(rig.stats("shop").api_calls, 0);
+}
+
+#[tokio::test]
+async fn percent_encoded_paths_are_refused_and_nothing_is_forwarded() {
+    let rig = rig(&[("shop", 20)], Time::Virtual, &[]).await;
+    // The proxy's client calls a recorder instead of the sandbox: any request that gets
+    // through shows up there, wherever the path would have led.
+    let upstream = fake(|_, _| answer(json!({"reached": true}))).await;
+    let (client, _timer) = rig.client_for(&upstream.base_url, &[]);
+    let base = serve_with(&rig, Some(client)).await;
+    let http = reqwest::Client::new();
+    for path in [
+        "admin/%252e%252e/%252e%252e/oauth/token",
+        "admin/%252E%252E/%252E%252E/oauth/token",
+        "admin/%252e%252e/oauth/token",
+        "admin/products/%252e%252e/store",
+        "admin/products/.%252e/.%252e/.%252e/oauth/token",
+        "admin/%25252e%25252e/%25252e%25252e/oauth/token",
+        "admin/products%252f..%252f..%252foauth%252ftoken",
+        "admin/products%2Fcount",
+        "admin/products/%31",
+        "admin/%",
+    ] {
+        for method in [reqwest::Method::GET, reqwest::Method::POST] {
+            let response = http
+                .request(method.clone(), format!("{base}/shop/api/v2/{path}"))
+                .bearer_auth(ADMIN)
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("proxy answers");
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            assert_eq!(status, 400, "{method} {path}: {body}");
+            assert_eq!(body["ok"], false, "{method} {path}: {body}");
+            assert_eq!(body["error"], "invalid_path", "{method} {path}: {body}");
+            assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+        }
+    }
+    assert_eq!(upstream.seen(), Vec::<String>::new(), "reached Cafe24");
     assert_eq!(rig.stats("shop").api_calls, 0);
 }

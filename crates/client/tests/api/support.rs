@@ -133,6 +133,26 @@ impl Rig {
         self.client.mall(mall(m))
     }
 
+    /// A client with the rig's tokens that calls `base_url` instead of the sandbox, on a
+    /// virtual clock of its own; `extra` overrides client settings.
+    pub fn client_for(
+        &self,
+        base_url: &str,
+        extra: &[(&'static str, &str)],
+    ) -> (Client, Arc<VirtualTimer>) {
+        let mut pairs = self.source.clone();
+        pairs.retain(|(k, _)| *k != "CAFE24_BASE_URL");
+        pairs.push(("CAFE24_BASE_URL", base_url.to_owned()));
+        pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let source = Source::from_pairs(pairs);
+        let app = AppSettings::load(&source).expect("app settings");
+        let settings = ClientSettings::load(&source).expect("client settings");
+        let timer = Arc::new(VirtualTimer::new(|_| {}));
+        let client = Client::with_timer(self.manager.clone(), &app, settings, timer.clone())
+            .expect("client");
+        (client, timer)
+    }
+
     pub fn stats(&self, m: &str) -> StatsSnapshot {
         self.sandbox.stats(m).expect("mall exists")
     }

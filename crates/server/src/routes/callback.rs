@@ -1,9 +1,11 @@
 //! `GET /oauth/callback?code=…&state=…`: the serverless spec's public endpoint. Verifies the
 //! signed state, stores the code (once per state), and answers
 //! `200 {"ok":true,"message":"Saved","id":…}`. Nothing is stored unless the state is valid.
+//! Every answer, success or refusal, JSON or HTML, carries `Cache-Control: no-store`.
 
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cafe24_core::secret::AuthorizationCode;
@@ -19,7 +21,16 @@ use crate::{ApiError, AppState};
 pub const MAX_CODE_LEN: usize = 512;
 
 pub async fn callback(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    match handle(&state, query.as_deref().unwrap_or_default()).await {
+    let mut response = answer(&state, query.as_deref().unwrap_or_default()).await;
+    // Every answer concerns a one-time code: no browser or proxy may keep it.
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+async fn answer(state: &AppState, query: &str) -> Response {
+    match handle(state, query).await {
         Ok((id, response)) => {
             state.code_stored.notify_one();
             state.metrics.callback("saved");

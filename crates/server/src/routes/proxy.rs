@@ -2,10 +2,12 @@
 //! mall's managed token, pacing and retries, so apps in any language need no Cafe24 library.
 //! Off unless `CAFE24_ADMIN_TOKEN` is set (the route does not exist otherwise); callers present
 //! it as `Authorization: Bearer …`, compared in constant time. Cafe24's answer (status and
-//! JSON body) is passed through; a POST is retried only with `X-Retry-Post: safe`.
+//! JSON body) is passed through; a POST is retried only with `X-Retry-Post: safe`. A path with
+//! any `%` is refused (400): nothing percent-encoded is forwarded.
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -65,7 +67,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 #[tracing::instrument(name = "proxy", skip_all, fields(method = %method))]
 async fn forward(
     State(state): State<AppState>,
-    Path((mall_id, path)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
+    path: Result<Path<(String, String)>, PathRejection>,
     method: Method,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -97,6 +100,20 @@ async fn forward(
         }
         Some(_) => {}
     }
+    // Strict: nothing percent-encoded is forwarded. The path arrives decoded once; a `%` left
+    // over (`%252e` → `%2e`) is read as a dot by the URL parser on the way to Cafe24 and
+    // climbs out of the Admin API. Cafe24's Admin API paths need no encoding.
+    let Some((mall_id, path)) = path
+        .ok()
+        .map(|Path(p)| p)
+        .filter(|_| !uri.path().contains('%'))
+    else {
+        return ApiError::bad_request(
+            "invalid_path",
+            "The path must not contain percent-encoded characters.",
+        )
+        .into_response();
+    };
     let Ok(mall) = MallId::parse(&mall_id) else {
         return ApiError::bad_request("invalid_mall_id", "The mall id is not valid.")
             .into_response();
@@ -159,7 +176,7 @@ fn answer(result: Result<cafe24_client::ApiResponse, CallError>) -> Response {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_GATEWAY);
             return (status, Json(body.clone())).into_response();
         }
-        CallError::Cafe24 { .. } | CallError::Malformed(_) => (
+        CallError::Cafe24 { .. } | CallError::Malformed(_) | CallError::NoProgress { .. } => (
             StatusCode::BAD_GATEWAY,
             "bad_gateway",
             "Cafe24's answer was unreadable.",

@@ -39,10 +39,17 @@ pub async fn receive(
     })?;
 
     let intake = &state.webhooks;
-    if let Err(refusal) =
-        intake
-            .verifier
-            .check(peer, header("x-forwarded-for").as_deref(), header, &body)
+    // Every line: a proxy may append the hop it saw as a line of its own.
+    let forwarded_for = cafe24_webhooks::verify::forwarded_for(
+        parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.as_bytes()),
+    );
+    if let Err(refusal) = intake
+        .verifier
+        .check(peer, forwarded_for.as_deref(), header, &body)
     {
         tracing::warn!(reason = %refusal, "webhook refused");
         return Err(ApiError::new(

@@ -249,3 +249,65 @@ async fn an_unreachable_database_answers_503() {
         "connection details leaked: {body}"
     );
 }
+
+/// Codes and install outcomes must not sit in a browser's or a proxy's cache.
+fn assert_not_cached(response: &reqwest::Response, what: &str) {
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(header("cache-control"), "no-store", "{what}");
+    assert_eq!(header("pragma"), "no-cache", "{what}");
+}
+
+#[tokio::test]
+async fn every_callback_response_is_marked_no_store() {
+    let app = spawn_app(TestBackend::Sqlite).await;
+    let html = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let state = app.fresh_state("shop1");
+    let saved = format!("/oauth/callback?code=abc&state={}", urlencode(&state));
+    let other = app.fresh_state("shop2");
+    let saved_html = format!("/oauth/callback?code=def&state={}", urlencode(&other));
+    let cases = [
+        ("saved, JSON", app.get(&saved).await, 200),
+        (
+            "saved, HTML",
+            app.get_accepting(&saved_html, html).await,
+            200,
+        ),
+        ("replayed", app.get(&saved).await, 409),
+        (
+            "missing state",
+            app.get("/oauth/callback?code=abc").await,
+            400,
+        ),
+        (
+            "missing state, HTML",
+            app.get_accepting("/oauth/callback?code=abc", html).await,
+            400,
+        ),
+        (
+            "denied",
+            app.get("/oauth/callback?error=access_denied").await,
+            403,
+        ),
+        (
+            "forged state",
+            app.callback("abc", "v1.shop1.0.x.y").await,
+            400,
+        ),
+    ];
+    for (what, response, status) in &cases {
+        assert_eq!(response.status(), *status, "{what}");
+        assert_not_cached(response, what);
+    }
+
+    let down = spawn_with(cafe24_testkit::unreachable_postgres(), &[], false).await;
+    let response = down.callback("code-1", &down.fresh_state("shop1")).await;
+    assert_eq!(response.status(), 503);
+    assert_not_cached(&response, "database unavailable");
+}
