@@ -131,6 +131,46 @@ mod tests {
         assert_eq!(decoded, expected);
     }
 
+    // docs/contract.md §5.3: the published test vector. Change it only with the contract.
+    const VECTOR_SECRET: &str = "contract-v1-client-secret";
+    const VECTOR_QUERY: &str = "is_multi_shop=T&lang=ko_KR&mall_id=shop1&nation=KR&shop_no=1&timestamp=1700000000&user_id=admin&user_name=%ED%99%8D%EA%B8%B8%EB%8F%99&user_type=P";
+    const VECTOR_HMAC: &str = "Gp4JWLWYKD4oqM9V6ucvMu9inJ/a/ltNG6GM8UKp5hY=";
+    const VECTOR_HMAC_ENCODED: &str = "Gp4JWLWYKD4oqM9V6ucvMu9inJ%2Fa%2FltNG6GM8UKp5hY%3D";
+
+    fn vector_time(offset_secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + offset_secs, 0)
+            .unwrap_or_else(|| unreachable!("a valid instant"))
+    }
+
+    #[test]
+    fn contract_vector_the_launch_hmac_is_exactly_the_documented_one() {
+        let secret = ClientSecret::new(VECTOR_SECRET);
+        let signed = sign_query(VECTOR_QUERY, &secret);
+        assert_eq!(signed, format!("{VECTOR_QUERY}&hmac={VECTOR_HMAC_ENCODED}"));
+        let tag = STANDARD.encode(mac(&secret, VECTOR_QUERY).finalize().into_bytes());
+        assert_eq!(tag, VECTOR_HMAC);
+        // Within the window either way, by the second; one second past it is stale.
+        assert_eq!(verify(&signed, &secret, vector_time(0), WINDOW), Ok(()));
+        assert_eq!(verify(&signed, &secret, vector_time(600), WINDOW), Ok(()));
+        assert_eq!(verify(&signed, &secret, vector_time(-600), WINDOW), Ok(()));
+        assert_eq!(
+            verify(&signed, &secret, vector_time(601), WINDOW),
+            Err(LaunchError::Stale)
+        );
+        // The MAC covers the query as received: decoding `user_name` first breaks it.
+        let decoded = signed.replace("%ED%99%8D%EA%B8%B8%EB%8F%99", "\u{d64d}\u{ae38}\u{b3d9}");
+        assert_eq!(
+            verify(&decoded, &secret, vector_time(0), WINDOW),
+            Err(LaunchError::Mismatch)
+        );
+        // `hmac` must come last.
+        let moved = format!("hmac={VECTOR_HMAC_ENCODED}&{VECTOR_QUERY}");
+        assert_eq!(
+            verify(&moved, &secret, vector_time(0), WINDOW),
+            Err(LaunchError::Missing)
+        );
+    }
+
     #[test]
     fn a_signed_launch_verifies() {
         let now = Utc::now();

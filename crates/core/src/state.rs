@@ -87,6 +87,18 @@ impl StateSigner {
     pub fn issue(&self, mall: &MallId, now: DateTime<Utc>) -> SignedState {
         let mut nonce = [0u8; NONCE_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
+        self.issue_with_nonce(mall, now, nonce)
+    }
+
+    /// [`StateSigner::issue`] with a given nonce: crate-internal, so the contract's test
+    /// vectors (docs/contract.md) are computed by the code itself. Callers outside the crate
+    /// always get a random nonce.
+    pub(crate) fn issue_with_nonce(
+        &self,
+        mall: &MallId,
+        now: DateTime<Utc>,
+        nonce: [u8; NONCE_BYTES],
+    ) -> SignedState {
         let body = format!(
             "{VERSION}.{}.{}.{}",
             mall.as_str(),
@@ -208,6 +220,77 @@ mod tests {
         ] {
             assert!(signer().verify(junk, now).is_err(), "{junk:?}");
         }
+    }
+
+    // docs/contract.md §4.4: the published test vectors. Change them only with the contract.
+    const VECTOR_SECRET: &str = "contract-v1-state-secret-0123456789abcdef";
+    const VECTOR_OTHER_SECRET: &str = "contract-v1-another-secret-0123456789abcd";
+    const VECTOR_ISSUED_AT: i64 = 1_700_000_000;
+    const VECTOR_STATE: &str =
+        "v1.shop1.1700000000.AAECAwQFBgcICQoLDA0ODw.2NL05bicw6SL95A58ZZBHTYz1dEloq6P4aycexPbTFo";
+    const VECTOR_STATE_OTHER_SECRET: &str =
+        "v1.shop1.1700000000.AAECAwQFBgcICQoLDA0ODw.OxvlaqEW1lH6qWl12p3gcLldzHIjM3jlccyEjrYb-Fo";
+
+    fn vector_signer(secret: &str) -> StateSigner {
+        StateSigner::new(StateKey::new(secret), DEFAULT_STATE_TTL)
+    }
+
+    fn vector_time(offset_secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(VECTOR_ISSUED_AT + offset_secs, 0)
+            .single()
+            .unwrap_or_else(|| unreachable!("a valid instant"))
+    }
+
+    fn vector_nonce() -> [u8; NONCE_BYTES] {
+        std::array::from_fn(|i| u8::try_from(i).unwrap_or_default())
+    }
+
+    #[test]
+    fn contract_vector_the_state_string_is_exactly_the_documented_one() {
+        let signed =
+            vector_signer(VECTOR_SECRET).issue_with_nonce(&mall(), vector_time(0), vector_nonce());
+        assert_eq!(signed.as_str(), VECTOR_STATE);
+        let other = vector_signer(VECTOR_OTHER_SECRET).issue_with_nonce(
+            &mall(),
+            vector_time(0),
+            vector_nonce(),
+        );
+        assert_eq!(other.as_str(), VECTOR_STATE_OTHER_SECRET);
+    }
+
+    #[test]
+    fn contract_vector_lifetime_skew_and_foreign_secret() {
+        let s = vector_signer(VECTOR_SECRET);
+        let verified = s.verify(VECTOR_STATE, vector_time(0));
+        assert_eq!(
+            verified,
+            Ok(VerifiedState {
+                mall_id: mall(),
+                issued_at: vector_time(0),
+            })
+        );
+        // Accepted up to and including the TTL (600 s), and up to 60 s "from the future".
+        assert!(s.verify(VECTOR_STATE, vector_time(600)).is_ok());
+        assert_eq!(
+            s.verify(VECTOR_STATE, vector_time(601)),
+            Err(StateError::Expired)
+        );
+        assert!(s.verify(VECTOR_STATE, vector_time(-60)).is_ok());
+        assert_eq!(
+            s.verify(VECTOR_STATE, vector_time(-61)),
+            Err(StateError::Expired)
+        );
+        // Signed by another secret: refused before any field is read.
+        assert_eq!(
+            s.verify(VECTOR_STATE_OTHER_SECRET, vector_time(0)),
+            Err(StateError::BadSignature)
+        );
+        // A MAC with base64 padding is not the canonical encoding and does not decode.
+        let padded = format!("{VECTOR_STATE}=");
+        assert_eq!(
+            s.verify(&padded, vector_time(0)),
+            Err(StateError::Malformed)
+        );
     }
 
     #[test]

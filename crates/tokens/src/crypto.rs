@@ -46,10 +46,23 @@ impl Sealer {
 
     /// Encrypts under the current key; returns the ciphertext (the key id is `current_key_id`).
     pub fn seal(&self, mall: &MallId, kind: TokenKind, plaintext: &str) -> Vec<u8> {
-        let key = self.keys.current();
-        let cipher = cipher(key.expose_secret());
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
+        self.seal_with_nonce(mall, kind, plaintext, nonce)
+    }
+
+    /// [`Sealer::seal`] with a given nonce: crate-internal, so the contract's test vectors
+    /// (docs/contract.md) are computed by the code itself. A nonce must never be reused under
+    /// one key; callers outside the crate always get a random one.
+    pub(crate) fn seal_with_nonce(
+        &self,
+        mall: &MallId,
+        kind: TokenKind,
+        plaintext: &str,
+        nonce: [u8; NONCE_LEN],
+    ) -> Vec<u8> {
+        let key = self.keys.current();
+        let cipher = cipher(key.expose_secret());
         let aad = associated_data(mall, kind);
         let sealed = cipher
             .encrypt(
@@ -151,6 +164,65 @@ mod tests {
         );
         assert_eq!(
             s.open(&mall("shop1"), TokenKind::Access, "k1", &[]),
+            Err(CryptoError::Invalid)
+        );
+    }
+
+    // docs/contract.md §7.4: the published test vectors. Change them only with the contract.
+    const VECTOR_KEYS: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    const VECTOR_ACCESS: &str =
+        "01a0a1a2a3a4a5a6a7a8a9aaab877b1f4836b82fcb0d0ee2bd2a4b2095e3dfa17cfc429f9ceb615dcc0e2a";
+    const VECTOR_REFRESH: &str =
+        "01a0a1a2a3a4a5a6a7a8a9aaab947d1a5f20b86a92160aecb66957f1126e634206794df784e5094c62e690a8";
+
+    fn vector_nonce() -> [u8; NONCE_LEN] {
+        std::array::from_fn(|i| 0xa0 + u8::try_from(i).unwrap_or_default())
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn contract_vector_ciphertext_is_exactly_the_documented_bytes() {
+        let s = sealer(VECTOR_KEYS);
+        assert_eq!(s.current_key_id(), "k1");
+        let access = s.seal_with_nonce(
+            &mall("shop1"),
+            TokenKind::Access,
+            "access-token-1",
+            vector_nonce(),
+        );
+        assert_eq!(hex(&access), VECTOR_ACCESS);
+        let refresh = s.seal_with_nonce(
+            &mall("shop1"),
+            TokenKind::Refresh,
+            "refresh-token-1",
+            vector_nonce(),
+        );
+        assert_eq!(hex(&refresh), VECTOR_REFRESH);
+        assert_eq!(
+            associated_data(&mall("shop1"), TokenKind::Access),
+            b"cafe24-oauth/v1/shop1/access"
+        );
+        assert_eq!(
+            s.open(&mall("shop1"), TokenKind::Access, "k1", &access)
+                .as_deref(),
+            Ok("access-token-1")
+        );
+        // The same bytes under another mall, the other kind or another format byte do not open.
+        assert_eq!(
+            s.open(&mall("shop2"), TokenKind::Access, "k1", &access),
+            Err(CryptoError::Invalid)
+        );
+        assert_eq!(
+            s.open(&mall("shop1"), TokenKind::Refresh, "k1", &access),
+            Err(CryptoError::Invalid)
+        );
+        let mut reformatted = access.clone();
+        reformatted[0] = 2;
+        assert_eq!(
+            s.open(&mall("shop1"), TokenKind::Access, "k1", &reformatted),
             Err(CryptoError::Invalid)
         );
     }

@@ -88,6 +88,28 @@ mod tests {
         );
     }
 
+    // docs/contract.md §6.6: the published test vectors. Change them only with the contract.
+    #[test]
+    fn contract_vector_dedupe_keys_are_exactly_the_documented_ones() {
+        let body = br#"{"event_no":90077,"resource":{"mall_id":"shop1","event_shop_no":"1"}}"#;
+        let digest = "sha256:f43d7c88fea8aa0dade4f33906c40e0c8a5a8c56676bd057002df4b874b049a6";
+        assert_eq!(dedupe_key(None, 90077, body), digest);
+        assert_eq!(dedupe_key(Some("abc-123"), 90077, body), "trace:abc-123");
+        // A trace id that is empty, too long (> 128 bytes) or not printable ASCII is ignored.
+        for ignored in ["", "has space", "caf\u{e9}", &"t".repeat(129)] {
+            assert_eq!(
+                dedupe_key(Some(ignored), 90077, body),
+                digest,
+                "{ignored:?}"
+            );
+        }
+        let longest = "t".repeat(128);
+        assert_eq!(
+            dedupe_key(Some(&longest), 90077, body),
+            format!("trace:{longest}")
+        );
+    }
+
     #[test]
     fn dedupe_keys_identify_deliveries() {
         assert_eq!(dedupe_key(Some("abc-1"), 1, b"x"), "trace:abc-1");
