@@ -97,6 +97,7 @@ async fn bind_server(
             ("CAFE24_BASE_URL", sandbox.base_url_template()),
             ("EXPECTED_STATE_SECRET", STATE_SECRET.to_owned()),
             ("LISTEN_ADDR", format!("127.0.0.1:{port}")),
+            ("CAFE24_LAUNCH_HMAC_REQUIRED", "false".to_owned()),
         ];
         let mut settings = Settings::load(&Source::from_pairs(pairs)).expect("settings load");
         settings.database = db.clone();

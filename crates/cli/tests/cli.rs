@@ -29,6 +29,7 @@ fn app_env(cmd: &mut Command) -> &mut Command {
         )
         .env("CAFE24_SCOPES", "mall.read_product")
         .env("EXPECTED_STATE_SECRET", STATE_SECRET)
+        .env("CAFE24_LAUNCH_HMAC_REQUIRED", "false")
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env(
             "TOKEN_ENCRYPTION_KEYS",
@@ -88,14 +89,14 @@ async fn migrate_is_idempotent_on_postgres_and_sqlite() {
         migrate(&pg_env),
         (
             Some(0),
-            "postgres schema at version 3 (3 applied now)".into()
+            "postgres schema at version 4 (4 applied now)".into()
         )
     );
     assert_eq!(
         migrate(&pg_env),
         (
             Some(0),
-            "postgres schema at version 3 (0 applied now)".into()
+            "postgres schema at version 4 (0 applied now)".into()
         )
     );
 
@@ -103,11 +104,11 @@ async fn migrate_is_idempotent_on_postgres_and_sqlite() {
     let sqlite_env = [("CAFE24_SQLITE_PATH", path.display().to_string())];
     assert_eq!(
         migrate(&sqlite_env),
-        (Some(0), "sqlite schema at version 3 (3 applied now)".into())
+        (Some(0), "sqlite schema at version 4 (4 applied now)".into())
     );
     assert_eq!(
         migrate(&sqlite_env),
-        (Some(0), "sqlite schema at version 3 (0 applied now)".into())
+        (Some(0), "sqlite schema at version 4 (0 applied now)".into())
     );
 }
 

@@ -180,7 +180,10 @@ async fn a_fault_soak_loses_no_mall() {
         [
             ("DATABASE_URL", url.expose_secret()),
             ("CAFE24_ADMIN_TOKEN", ADMIN_TOKEN),
-            ("EXPECTED_STATE_SECRET", "soak-state-secret-0123456789abcdef0123456789"),
+            (
+                "EXPECTED_STATE_SECRET",
+                "soak-state-secret-0123456789abcdef0123456789",
+            ),
             ("CAFE24_REFRESH_MARGIN_SECS", "3"),
             // Proxied calls time out after 1 s; token calls after 4 s (the journal's fence: 6 s).
             ("HTTP_REQUEST_TIMEOUT_SECS", "1"),
@@ -379,7 +382,11 @@ async fn a_fault_soak_loses_no_mall() {
     let expired = code_count(&db, "expired").await;
     let exchanged = code_count(&db, "exchanged").await;
     assert_eq!(expired, 0, "a genuine install's code expired unexchanged");
-    assert_eq!(exchanged, codes.len() as i64, "every install's code was exchanged");
+    assert_eq!(
+        exchanged,
+        codes.len() as i64,
+        "every install's code was exchanged"
+    );
     println!(
         "soak: {processes} processes, {secs} s, {} malls ({} installed during the chaos); \
          {} proxied calls ({} ok, {} cancelled by their client, {} errors); {rotations} rotations; \

@@ -256,6 +256,25 @@ mod tests {
             vector_nonce(),
         );
         assert_eq!(other.as_str(), VECTOR_STATE_OTHER_SECRET);
+        // The 302 Location /install builds around it (docs/contract.md §3.2).
+        let scopes = crate::Scopes::parse("mall.read_product,mall.read_store")
+            .unwrap_or_else(|_| unreachable!("valid scopes"));
+        let location = crate::base_url::BaseUrlTemplate::default().authorize_url(
+            &mall(),
+            "contract-client",
+            signed.as_str(),
+            "https://app.example.com/oauth/callback",
+            &scopes,
+        );
+        assert_eq!(
+            location,
+            format!(
+                "https://shop1.cafe24api.com/api/v2/oauth/authorize?response_type=code\
+                 &client_id=contract-client&state={VECTOR_STATE}\
+                 &redirect_uri=https%3A%2F%2Fapp.example.com%2Foauth%2Fcallback\
+                 &scope=mall.read_product%2Cmall.read_store"
+            )
+        );
     }
 
     #[test]

@@ -71,6 +71,8 @@ async fn walk(dir: &std::path::Path) -> anyhow::Result<()> {
         ("CAFE24_BASE_URL", sandbox.base_url_template()),
         ("EXPECTED_STATE_SECRET", random_hex(32)),
         ("TOKEN_ENCRYPTION_KEYS", generate_key_entry("demo")),
+        // Local development: /install is opened directly, without Cafe24's launch hmac.
+        ("CAFE24_LAUNCH_HMAC_REQUIRED", "false".to_owned()),
         (
             "CAFE24_SQLITE_PATH",
             dir.join("demo.sqlite3").display().to_string(),

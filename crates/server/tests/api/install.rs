@@ -161,6 +161,24 @@ async fn tampered_reordered_stale_or_missing_launch_hmacs_are_refused() {
 }
 
 #[tokio::test]
+async fn by_default_an_install_without_the_launch_hmac_is_refused() {
+    let pairs = crate::helpers::base_pairs()
+        .into_iter()
+        .filter(|(k, _)| *k != "CAFE24_LAUNCH_HMAC_REQUIRED");
+    let settings =
+        cafe24_core::settings::Settings::load(&cafe24_core::settings::Source::from_pairs(pairs))
+            .expect("settings");
+    assert!(
+        settings.launch.require_hmac,
+        "without the launch hmac anyone could mint states for any mall"
+    );
+    let app = sqlite_app(&[("CAFE24_LAUNCH_HMAC_REQUIRED", "true")]).await;
+    let response = app.get("/install?mall_id=shop1").await;
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("location").is_none());
+}
+
+#[tokio::test]
 async fn without_the_requirement_a_plain_install_still_works_but_a_bad_hmac_does_not() {
     let app = sqlite_app(&[]).await;
     assert_eq!(app.get("/install?mall_id=shop1").await.status(), 302);
