@@ -137,7 +137,9 @@ impl TokenManager {
         let current = self.sealer.current_key_id().to_owned();
         let (mut rewritten, mut unchanged) = (0, 0);
         for row in self.store.all_tokens().await? {
-            if row.key_id == current || row.status == MallStatus::Revoked {
+            // Only live grants: a `needs_reauth` row's tokens are dead, and rewriting it would
+            // go through the compare-and-swap that marks a freshly rotated pair active.
+            if row.key_id == current || row.status != MallStatus::Active {
                 unchanged += 1;
                 continue;
             }
@@ -147,6 +149,9 @@ impl TokenManager {
                 let Some(row) = held.lock.current().await? else {
                     return Ok(false);
                 };
+                if row.status != MallStatus::Active {
+                    return Ok(false);
+                }
                 let access = self.sealer.open(
                     &mall,
                     TokenKind::Access,

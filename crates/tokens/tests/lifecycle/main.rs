@@ -327,14 +327,7 @@ async fn a_rotated_but_lost_response_flags_the_mall_instead_of_failing_silently(
     let row = rig.store.tokens(&shop).await.expect("read").expect("row");
     assert_eq!(row.status, MallStatus::NeedsReauth);
     assert!(row.last_error.is_some());
-    let kinds: Vec<String> = rig
-        .store
-        .events(0, 10)
-        .await
-        .expect("events")
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = rig.event_kinds().await;
     assert!(kinds.contains(&"needs_reauth".to_owned()), "{kinds:?}");
     assert!(matches!(
         rig.manager.access_token(&shop).await,

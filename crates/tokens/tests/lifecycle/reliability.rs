@@ -22,7 +22,40 @@ on_both_backends!(
     a_genuine_install_is_exchanged_in_time_under_a_flood_of_junk_codes,
     repeated_401s_do_not_rotate_again_within_the_floor,
     revoke_revokes_both_tokens_and_refused_credentials_change_nothing,
+    reencrypt_never_revives_a_dead_grant,
 );
+
+/// `reencrypt` writes through the compare-and-swap that marks a rotated pair active: it must
+/// leave a `needs_reauth` row alone.
+async fn reencrypt_never_revives_a_dead_grant(backend: TestBackend) {
+    let rig = rig(backend, |_| {}, &[]).await;
+    let shop = mall("shop1");
+    rig.install(&shop).await;
+    let table = match backend {
+        TestBackend::Postgres => "cafe24.tokens",
+        TestBackend::Sqlite => "tokens",
+    };
+    execute(
+        &rig.db,
+        &format!("UPDATE {table} SET status = 'needs_reauth'"),
+    )
+    .await;
+    let rotated = format!(
+        "{},{}",
+        cafe24_core::settings::generate_key_entry("k2"),
+        rig.keys
+    );
+    let manager = support::manager_for(
+        &rig.sandbox,
+        rig.store.clone(),
+        &rotated,
+        &[],
+        rig.clock.clone(),
+    );
+    assert_eq!(manager.reencrypt_all().await.expect("reencrypt"), (0, 1));
+    let row = rig.store.tokens(&shop).await.expect("read").expect("row");
+    assert_eq!(row.status, MallStatus::NeedsReauth);
+}
 
 /// Delays every token-endpoint response by `ms` after Cafe24 has done the work (rotated).
 fn delay_token_responses(rig: &Rig, ms: u64) {
@@ -196,14 +229,7 @@ async fn a_token_response_that_does_not_fully_parse_keeps_both_tokens(backend: T
             .expose_secret(),
         "odd-access"
     );
-    let kinds: Vec<String> = rig
-        .store
-        .events(0, 10)
-        .await
-        .expect("events")
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = rig.event_kinds().await;
     assert!(
         kinds.contains(&"token_response_incomplete".to_owned()),
         "{kinds:?}"

@@ -201,6 +201,17 @@ impl Rig {
             .as_u16()
     }
 
+    /// The kinds of the mall events recorded so far, oldest first.
+    pub async fn event_kinds(&self) -> Vec<String> {
+        self.store
+            .events(0, 100)
+            .await
+            .expect("events")
+            .into_iter()
+            .map(|e| e.kind)
+            .collect()
+    }
+
     pub fn stats(&self, mall: &MallId) -> cafe24_sandbox::StatsSnapshot {
         self.sandbox.stats(mall.as_str()).unwrap_or_default()
     }
