@@ -48,6 +48,35 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Run a local Cafe24 emulator (OAuth, Admin API, rate limits, webhooks, faults).
     Sandbox(Box<cafe24_sandbox::cli::SandboxArgs>),
+    /// Write the Cafe24 OAuth module into an app from the pipeline's task-oauth.md, and
+    /// result-oauth.md back; regenerating merges the user's edits, never overwrites them.
+    /// Exit codes: 0 done, 1 failure or --check found differences, 2 invalid task, 3 conflicts.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The task file (relative to the current directory).
+    #[arg(long, value_name = "FILE", default_value = cafe24_generate::DEFAULT_TASK)]
+    pub task: PathBuf,
+    /// Where the result is written.
+    #[arg(long, value_name = "FILE", default_value = cafe24_generate::DEFAULT_RESULT)]
+    pub result: PathBuf,
+    /// Print the plan and write nothing.
+    #[arg(long, conflicts_with = "check")]
+    pub dry_run: bool,
+    /// With --dry-run: print the diffs too.
+    #[arg(long, requires = "dry_run")]
+    pub diff: bool,
+    /// Exit 1 when the tree differs from what this generator would produce (for CI).
+    #[arg(long)]
+    pub check: bool,
+    /// Overwrite files the user edited (the only way to discard an edit).
+    #[arg(long, conflicts_with_all = ["check", "dry_run"])]
+    pub force: bool,
+    /// Write the subagent definition .claude/agents/cafe24-oauth-generator.md and exit.
+    #[arg(long, conflicts_with_all = ["check", "dry_run", "force"])]
+    pub agent: bool,
 }
 
 #[derive(Debug, Args)]

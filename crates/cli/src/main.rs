@@ -22,6 +22,9 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<commands::Exit>().is_some() => {
+            ExitCode::from(e.downcast_ref::<commands::Exit>().map_or(1, |x| x.0))
+        }
         Err(e) if e.downcast_ref::<cafe24_core::ConfigError>().is_some() => {
             eprintln!("error: {e}");
             ExitCode::from(2)

@@ -3,6 +3,7 @@
 mod api;
 mod context;
 mod demo;
+mod generate;
 mod keygen;
 mod malls;
 mod migrate;
@@ -13,6 +14,18 @@ mod webhooks;
 use cafe24_core::settings::{LogFormat, Source};
 
 use crate::args::{Cli, Command, WebhooksCommand};
+
+/// A subcommand that has reported on its own and ends with this exit code.
+#[derive(Debug)]
+pub struct Exit(pub u8);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}", self.0)
+    }
+}
+
+impl std::error::Error for Exit {}
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let source = || Source::load(cli.config.as_deref());
@@ -32,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api(args) => api::run(&source()?, &args).await,
         Command::Migrate => migrate::run(&source()?).await,
         Command::Keygen(args) => keygen::run(&args),
+        Command::Generate(args) => generate::run(&args),
         Command::Sandbox(args) => {
             cafe24_server::telemetry::init(LogFormat::load(&source()?)?);
             cafe24_sandbox::cli::run(*args).await

@@ -1,0 +1,101 @@
+//! The targets `generate` knows: which language/framework pairs exist, which are built, and
+//! the rules of each template tree (files only for the webhook handler, files the user owns
+//! after the first run, dependency files merged rather than replaced).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub language: &'static str,
+    pub framework: &'static str,
+    /// Folder under `templates/`.
+    pub dir: &'static str,
+    /// `false`: planned; asking for it fails plainly, never with a stub.
+    pub built: bool,
+    /// Paths (a trailing `/` for a folder) generated only with `include_webhook_handler`.
+    pub webhook_only: &'static [&'static str],
+    /// Created once; after that the file is the app's and never touched again.
+    pub user_owned: &'static [&'static str],
+    /// Dependency and line files (`.gitignore`): an existing one gains the entries it lacks,
+    /// nothing else.
+    pub dependency_files: &'static [&'static str],
+    /// Template-tree files that are not part of the output (development helpers).
+    pub not_output: &'static [&'static str],
+}
+
+pub const TARGETS: &[Target] = &[
+    Target {
+        language: "python",
+        framework: "fastapi",
+        dir: "python-fastapi",
+        built: true,
+        webhook_only: &["webhooks/", "tests/test_webhooks.py"],
+        user_owned: &["main.py", "config/settings.py", ".env.example"],
+        dependency_files: &["requirements.txt", "requirements-dev.txt", ".gitignore"],
+        not_output: &["render_dev.py"],
+    },
+    Target {
+        language: "node",
+        framework: "express",
+        dir: "node-express",
+        built: false,
+        webhook_only: &[],
+        user_owned: &[],
+        dependency_files: &[],
+        not_output: &[],
+    },
+    Target {
+        language: "kotlin",
+        framework: "spring",
+        dir: "kotlin-spring",
+        built: false,
+        webhook_only: &[],
+        user_owned: &[],
+        dependency_files: &[],
+        not_output: &[],
+    },
+];
+
+impl Target {
+    pub fn find(language: &str, framework: &str) -> Option<&'static Target> {
+        TARGETS
+            .iter()
+            .find(|t| t.language == language && t.framework == framework)
+    }
+
+    /// `python/fastapi, node/express (not built yet), …` for error messages.
+    pub fn supported_pairs() -> String {
+        TARGETS
+            .iter()
+            .map(|t| {
+                if t.built {
+                    format!("{}/{}", t.language, t.framework)
+                } else {
+                    format!("{}/{} (not built yet)", t.language, t.framework)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn matches(rules: &[&str], path: &str) -> bool {
+        rules.iter().any(|r| match r.strip_suffix('/') {
+            Some(dir) => path.starts_with(&format!("{dir}/")),
+            None => path == *r,
+        })
+    }
+
+    pub fn is_webhook_only(&self, path: &str) -> bool {
+        Self::matches(self.webhook_only, path)
+    }
+
+    pub fn is_user_owned(&self, path: &str) -> bool {
+        Self::matches(self.user_owned, path)
+    }
+
+    pub fn is_dependency_file(&self, path: &str) -> bool {
+        Self::matches(self.dependency_files, path)
+    }
+
+    pub fn is_output(&self, path: &str) -> bool {
+        !Self::matches(self.not_output, path)
+    }
+}
