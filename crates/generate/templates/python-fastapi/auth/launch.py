@@ -52,7 +52,8 @@ def has_hmac(raw_query: str) -> bool:
 
 def _mac(secret: SecretStr, message: str) -> bytes:
     key = secret.get_secret_value().encode("utf-8")
-    return hmac.new(key, message.encode("latin-1"), hashlib.sha256).digest()
+    # The bytes as received: routes decode the raw query with surrogateescape.
+    return hmac.new(key, message.encode("utf-8", "surrogateescape"), hashlib.sha256).digest()
 
 
 def verify_launch(raw_query: str, *, secret: SecretStr, now: datetime, window_secs: int) -> None:

@@ -49,7 +49,7 @@ class Refusal(Exception):
 def raw_query(request: Request) -> str:
     """The query string exactly as received (still percent-encoded)."""
     query: bytes = request.scope.get("query_string", b"")
-    return query.decode("latin-1")
+    return query.decode("utf-8", "surrogateescape")
 
 
 def single_param(query: str, name: str) -> str | None:
