@@ -50,15 +50,15 @@ def database_url() -> Iterator[str]:
     )
     name = f"cafe24_py_{secrets.token_hex(4)}"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")  # noqa: S608 - a generated identifier
+        conn.execute(f"CREATE DATABASE {name}")
     yield with_database(admin, name)
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # noqa: S608
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def with_database(url: str, name: str) -> str:
     """``url`` (a postgres:// URL) naming another database."""
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+    return str(urlunsplit(urlsplit(url)._replace(path=f"/{name}")))
 
 
 @dataclass
@@ -87,7 +87,8 @@ class Sandbox:
     def launch_query(self, mall_id: str) -> str:
         response = self.http.get("/_sandbox/launch-url", params={"mall_id": mall_id})
         response.raise_for_status()
-        return urlsplit(response.json()["url"]).query
+        url: str = response.json()["url"]
+        return urlsplit(url).query
 
     def approve(self, authorize_url: str) -> tuple[str, str]:
         """Opens the consent page (auto-approved) and returns ``(code, state)`` from the redirect."""
@@ -192,10 +193,10 @@ async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def wait_for_tokens(database_url: str, mall_id: str, *, timeout: float = 10.0) -> dict[str, Any]:
+async def wait_for_tokens(database_url: str, mall_id: str, *, within: float = 10.0) -> dict[str, Any]:
     """The mall's token row once the worker has stored it."""
     loop = asyncio.get_running_loop()
-    until = loop.time() + timeout
+    until = loop.time() + within
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         while loop.time() < until:
             cur = await conn.execute(
@@ -208,7 +209,7 @@ async def wait_for_tokens(database_url: str, mall_id: str, *, timeout: float = 1
                 names = ("mall_id", "key_id", "access_token", "refresh_token", "version", "status", "scopes")
                 return dict(zip(names, row, strict=True))
             await asyncio.sleep(0.05)
-    pytest.fail(f"no tokens for mall {mall_id} within {timeout} s")
+    pytest.fail(f"no tokens for mall {mall_id} within {within} s")
 
 
 async def install(client: httpx.AsyncClient, sandbox: Sandbox, mall_id: str) -> httpx.Response:

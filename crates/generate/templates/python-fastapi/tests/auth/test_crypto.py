@@ -9,12 +9,8 @@ from auth.crypto import DecryptError, KeyRing, KeyRingError, Sealer, generate_ke
 
 RING = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 NONCE = bytes(range(0xA0, 0xAC))
-ACCESS = bytes.fromhex(
-    "01a0a1a2a3a4a5a6a7a8a9aaab877b1f4836b82fcb0d0ee2bd2a4b2095e3dfa17cfc429f9ceb615dcc0e2a"
-)
-REFRESH = bytes.fromhex(
-    "01a0a1a2a3a4a5a6a7a8a9aaab947d1a5f20b86a92160aecb66957f1126e634206794df784e5094c62e690a8"
-)
+ACCESS = bytes.fromhex("01a0a1a2a3a4a5a6a7a8a9aaab877b1f4836b82fcb0d0ee2bd2a4b2095e3dfa17cfc429f9ceb615dcc0e2a")
+REFRESH = bytes.fromhex("01a0a1a2a3a4a5a6a7a8a9aaab947d1a5f20b86a92160aecb66957f1126e634206794df784e5094c62e690a8")
 
 
 def sealer(ring: str = RING) -> Sealer:
@@ -52,7 +48,8 @@ def test_the_first_key_encrypts_and_every_key_decrypts() -> None:
 
 
 @pytest.mark.parametrize(
-    "ring", ["", "k1", "k1:notbase64!", "k1:AAAA", f"{RING},{RING}", "bad id:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="]
+    "ring",
+    ["", "k1", "k1:notbase64!", "k1:AAAA", f"{RING},{RING}", "bad id:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="],
 )
 def test_malformed_key_rings_are_refused_without_showing_keys(ring: str) -> None:
     with pytest.raises(KeyRingError) as refused:

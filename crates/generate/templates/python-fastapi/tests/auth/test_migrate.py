@@ -26,10 +26,10 @@ async def empty_database() -> AsyncIterator[str]:
     admin = os.environ["CAFE24_TEST_DATABASE_URL"]
     name = f"cafe24_mig_{secrets.token_hex(4)}"
     async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
-        await conn.execute(f"CREATE DATABASE {name}")  # noqa: S608 - a generated identifier
+        await conn.execute(f"CREATE DATABASE {name}")
     yield with_database(admin, name)
     async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
-        await conn.execute(f"DROP DATABASE {name} WITH (FORCE)")  # noqa: S608
+        await conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 async def recorded(url: str) -> dict[int, tuple[str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import httpx
 import psycopg
 
 from auth.crypto import FORMAT, NONCE_LEN, TAG_LEN
+from auth.runtime import cafe24_runtime
 from config.settings import Settings
 from tests.conftest import Sandbox, install, wait_for_tokens
 
@@ -54,8 +56,9 @@ async def test_install_callback_and_prompt_exchange_store_encrypted_tokens(
         assert sealed[0] == FORMAT and len(sealed) > 1 + NONCE_LEN + TAG_LEN
     assert sandbox.stats(mall_id)["authorization_code_grants"] == 1
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        code = await (await conn.execute("SELECT code, status FROM cafe24.authorization_codes WHERE id = %s",
-                                          (body["id"],))).fetchone()
+        code = await (
+            await conn.execute("SELECT code, status FROM cafe24.authorization_codes WHERE id = %s", (body["id"],))
+        ).fetchone()
     assert code == ("", "exchanged")
 
 
@@ -113,9 +116,22 @@ async def test_the_rust_runtime_reads_the_tokens_this_module_stored(
         "EXPECTED_STATE_SECRET": settings.state_secret.get_secret_value(),
     }
     binary = os.environ.get("CAFE24_SANDBOX_BIN", "cafe24-oauth")
-    result = subprocess.run(
-        [binary, "api", mall_id, "GET", "/products/count"], env=env, capture_output=True, text=True, timeout=60,
-        check=False,
-    )
+    command = [binary, "api", mall_id, "GET", "/products/count"]
+    result = await asyncio.to_thread(subprocess.run, command, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-500:]
     assert json.loads(result.stdout) == ours.json()
+
+
+async def test_the_client_reads_every_product_in_order_without_a_429(
+    client: httpx.AsyncClient, sandbox: Sandbox, mall_id: str, settings: Settings, database_url: str
+) -> None:
+    await install(client, sandbox, mall_id)
+    await wait_for_tokens(database_url, mall_id)
+    async with cafe24_runtime(settings, run_worker=False) as runtime:
+        shop = runtime.client.mall(mall_id)
+        numbers = [p.product_no async for page in shop.iter_products() for p in page]
+        count = await shop.products_count()
+        for _ in range(42):
+            await shop.products(limit=1)
+    assert numbers == sorted(numbers) and len(numbers) == len(set(numbers)) == count
+    assert sandbox.stats(mall_id)["rate_limited"] == 0

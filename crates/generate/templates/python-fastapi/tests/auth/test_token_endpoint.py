@@ -70,8 +70,11 @@ def test_a_response_with_both_tokens_is_salvaged_with_conservative_expiries() ->
 
 def test_errors_are_classified_and_scrubbed_before_they_are_cut() -> None:
     secret = "rt-7f3a9c2e5b8d1f4a6c0e9b2d"
-    dead = classify(400, b'{"error":"invalid_grant","error_description":"Invalid refresh_token ' + secret.encode() + b'"}',
-                    sent_secrets=(secret,))
+    dead = classify(
+        400,
+        b'{"error":"invalid_grant","error_description":"Invalid refresh_token ' + secret.encode() + b'"}',
+        sent_secrets=(secret,),
+    )
     assert dead.dead_grant and secret not in str(dead)
     assert classify(401, b'{"error":"invalid_grant"}', sent_secrets=()).dead_grant
     assert classify(503, b"", sent_secrets=()).retryable and classify(429, b"", sent_secrets=()).retryable

@@ -20,7 +20,7 @@ from tests.conftest import Sandbox, install, wait_for_tokens
 
 async def sql(database_url: str, query: str, *params: object) -> list[tuple[object, ...]]:
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        cur = await conn.execute(query, params)  # type: ignore[arg-type]
+        cur = await conn.execute(query, params)
         return await cur.fetchall() if cur.description else []
 
 
@@ -60,8 +60,9 @@ async def test_a_cancelled_caller_leaves_the_rotated_pair_stored(
             with pytest.raises(asyncio.CancelledError):
                 await caller
             assert await runtime.work.drain(10)
-            rows = await sql(database_url, "SELECT version, refresh_started_at FROM cafe24.tokens WHERE mall_id = %s",
-                             installed)
+            rows = await sql(
+                database_url, "SELECT version, refresh_started_at FROM cafe24.tokens WHERE mall_id = %s", installed
+            )
             assert rows == [(2, None)]
             await runtime.tokens.access_token(installed)
     finally:
@@ -79,8 +80,9 @@ async def test_a_lost_rotated_answer_is_fenced_then_flagged_needs_reauth(
         async with cafe24_runtime(settings, run_worker=False) as runtime:
             with pytest.raises(TokenUnavailable):
                 await runtime.tokens.access_token(installed)
-            journal = await sql(database_url, "SELECT refresh_started_at FROM cafe24.tokens WHERE mall_id = %s",
-                                installed)
+            journal = await sql(
+                database_url, "SELECT refresh_started_at FROM cafe24.tokens WHERE mall_id = %s", installed
+            )
             assert journal[0][0] is not None
             loop = asyncio.get_running_loop()
             started = loop.time()
@@ -101,8 +103,11 @@ async def test_a_lost_rotated_answer_is_fenced_then_flagged_needs_reauth(
 async def test_keep_alive_refreshes_malls_whose_refresh_token_nears_its_end(
     installed: str, settings: Settings, sandbox: Sandbox, database_url: str
 ) -> None:
-    await sql(database_url, "UPDATE cafe24.tokens SET refresh_expires_at = now() + interval '1 day' WHERE mall_id = %s",
-              installed)
+    await sql(
+        database_url,
+        "UPDATE cafe24.tokens SET refresh_expires_at = now() + interval '1 day' WHERE mall_id = %s",
+        installed,
+    )
     async with cafe24_runtime(settings, run_worker=False) as runtime:
         summary = await keep_alive_pass(
             tokens=runtime.tokens, store=runtime.store, settings=settings, stop=asyncio.Event()
@@ -118,6 +123,7 @@ async def test_revoke_calls_cafe24_and_wipes_the_ciphertext(
     async with cafe24_runtime(settings, run_worker=False) as runtime:
         await runtime.tokens.revoke(installed)
     assert sandbox.stats(installed)["revokes"] == 2
-    rows = await sql(database_url, "SELECT status, access_token, refresh_token FROM cafe24.tokens WHERE mall_id = %s",
-                     installed)
+    rows = await sql(
+        database_url, "SELECT status, access_token, refresh_token FROM cafe24.tokens WHERE mall_id = %s", installed
+    )
     assert rows == [("revoked", b"", b"")]

@@ -94,7 +94,9 @@ def test_no_secret_shows_in_reprs_or_errors() -> None:
 
 
 def test_a_server_with_a_missing_setting_exits_2_with_one_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAFE24_", "PG", "DATABASE_", "TOKEN_", "EXPECTED_"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CAFE24_", "PG", "DATABASE_", "TOKEN_", "EXPECTED_"))
+    }
     env.update({k: v for k, v in VALID.items() if k != "EXPECTED_STATE_SECRET"})
     result = subprocess.run(
         [sys.executable, "-m", "uvicorn", "main:app", "--port", "0"],
