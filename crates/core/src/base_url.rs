@@ -24,6 +24,10 @@ pub enum BaseUrlError {
     InsecureScheme,
     #[error("must not carry a query, a fragment or credentials")]
     Extras,
+    #[error(
+        "{{mall_id}} in the host must be a whole label, as in https://{{mall_id}}.cafe24api.com"
+    )]
+    PartialLabel,
 }
 
 impl BaseUrlTemplate {
@@ -32,7 +36,25 @@ impl BaseUrlTemplate {
         if raw.matches(PLACEHOLDER).count() != 1 {
             return Err(BaseUrlError::Placeholder);
         }
-        // Validate with a representative mall id substituted; any real MallId has the same shape.
+        // In the host, the mall id must be a label of its own: inside a label it could join an
+        // `xn--` prefix and be decoded as an international name (found by fuzzing,
+        // fuzz/fuzz_targets/base_url.rs). The URL parser says where it landed: a marker of
+        // plain letters must come out as a whole host label, or in the path.
+        const MARKER: &str = "mallidmarker";
+        let marked = Url::parse(&raw.replace(PLACEHOLDER, MARKER))
+            .map_err(|e| BaseUrlError::Invalid(e.to_string()))?;
+        let host = marked.host_str().unwrap_or_default();
+        let in_host = host.split('.').any(|label| label == MARKER);
+        let in_path = marked.path().contains(MARKER);
+        if in_host == in_path {
+            return Err(if host.contains(MARKER) || !in_host {
+                BaseUrlError::PartialLabel
+            } else {
+                BaseUrlError::Placeholder
+            });
+        }
+        // Validate with a representative mall id substituted; with the rule above any real
+        // MallId gives the same shape.
         let sample = Url::parse(&raw.replace(PLACEHOLDER, "mall"))
             .map_err(|e| BaseUrlError::Invalid(e.to_string()))?;
         if sample.query().is_some()
@@ -153,6 +175,22 @@ mod tests {
             BaseUrlTemplate::parse("ftp://{mall_id}.x"),
             Err(Invalid(_))
         ));
+        // Found by fuzzing: inside a label the mall id can complete an `xn--` name that no
+        // URL parser accepts.
+        for partial in [
+            "https://xn--{mall_id}.example.com",
+            "https://api-{mall_id}.example.com",
+            "https://{mall_id}x.example.com:443",
+        ] {
+            assert!(
+                matches!(
+                    BaseUrlTemplate::parse(partial),
+                    Err(PartialLabel | Invalid(_))
+                ),
+                "{partial}"
+            );
+        }
+        assert!(BaseUrlTemplate::parse("https://{mall_id}.api.example.com:8443").is_ok());
     }
 
     #[test]

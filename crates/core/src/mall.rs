@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub const MAX_MALL_ID_LEN: usize = 50;
 
 /// A Cafe24 mall id: lowercase ASCII letters and digits, `-` and `_` tolerated after the first
-/// character, 1 to [`MAX_MALL_ID_LEN`] long. Anything else (dots, slashes, `@`, `%`,
+/// character (but not `--` as the third and fourth, DNS's mark of an encoded name), 1 to
+/// [`MAX_MALL_ID_LEN`] long. Anything else (dots, slashes, `@`, `%`,
 /// whitespace, uppercase, non-ASCII) is refused, so no input can steer
 /// `https://{mall_id}.cafe24api.com` to another host.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -27,6 +28,10 @@ pub enum MallIdError {
     BadStart,
     #[error("mall id may contain only lowercase letters, digits, '-' and '_'")]
     BadCharacter,
+    /// `ab--…`: DNS reserves hyphens in the third and fourth place for encoded international
+    /// names (`xn--…`), which a URL parser decodes — and rejects when the encoding is invalid.
+    #[error("mall id must not have '--' as its third and fourth characters")]
+    Reserved,
 }
 
 impl MallId {
@@ -46,6 +51,9 @@ impl MallId {
             |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_';
         if !raw.bytes().all(allowed) {
             return Err(MallIdError::BadCharacter);
+        }
+        if raw.get(2..4) == Some("--") {
+            return Err(MallIdError::Reserved);
         }
         Ok(Self(raw.to_owned()))
     }
@@ -138,6 +146,11 @@ mod tests {
             "mall\n",
             "mall\0",
             "mall:80",
+            // Found by fuzzing (fuzz/fuzz_targets/mall_id.rs): `xn--` labels are decoded as
+            // international names by URL parsers, and invalid ones make no URL at all.
+            "xn---",
+            "xn--mll-hoa",
+            "ab--cd",
             "mall?x",
             "mall#x",
             "a\\b",
