@@ -1,0 +1,56 @@
+# Source this file (scripts/test does): proves each generated target as a user would get it.
+# `generated_python BIN`: writes a task file into a fresh temporary project, runs
+# `BIN generate` there, installs the module's dev requirements into a cached virtual
+# environment, then runs the module's own lint, format check, type check and tests (against the
+# PostgreSQL of CAFE24_TEST_DATABASE_URL and the sandbox of BIN). Sets GENERATED_PYTHON_APP and
+# GENERATED_PYTHON_VENV for what runs next (conformance, interoperation).
+
+cache_dir() {
+  echo "${XDG_CACHE_HOME:-$HOME/.cache}/cafe24-oauth"
+}
+
+# A temporary project with a task file for LANGUAGE/FRAMEWORK; prints its directory.
+generated_project() {
+  local language=$1 framework=$2 dir
+  dir=$(mktemp -d /tmp/cafe24-generated-"$language".XXXXXX)
+  mkdir -p "$dir/.claude/pipeline-state"
+  cat >"$dir/.claude/pipeline-state/task-oauth.md" <<TASK
+# The pipeline's task, as scripts/test writes it.
+app_name: inventory-alert-app
+language: $language
+framework: $framework
+required_scopes:
+  - mall.read_product
+  - mall.read_store
+output_dir: apps/inventory-alert-app/
+include_webhook_handler: true
+TASK
+  echo "$dir"
+}
+
+generated_python() {
+  local bin=$1 project app venv stamp want
+  project=$(generated_project python fastapi)
+  (cd "$project" && "$bin" generate) >&2
+  app="$project/apps/inventory-alert-app"
+  venv="$(cache_dir)/python-venv"
+  want=$(cat "$app/requirements.txt" "$app/requirements-dev.txt" | sha256sum | cut -c1-16)
+  stamp="$venv/.requirements-$want"
+  if [ ! -f "$stamp" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$app/requirements-dev.txt"
+    touch "$stamp"
+  fi
+  echo "== generated python/fastapi module: ruff, ruff format, mypy --strict, pytest" >&2
+  (
+    cd "$app"
+    "$venv/bin/ruff" check .
+    "$venv/bin/ruff" format --check .
+    "$venv/bin/mypy" --strict .
+    CAFE24_SANDBOX_BIN="$bin" "$venv/bin/pytest" -q -p no:cacheprovider
+  )
+  GENERATED_PYTHON_APP=$app
+  GENERATED_PYTHON_VENV=$venv
+  export GENERATED_PYTHON_APP GENERATED_PYTHON_VENV
+}
