@@ -48,6 +48,8 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Run a local Cafe24 emulator (OAuth, Admin API, rate limits, webhooks, faults).
     Sandbox(Box<cafe24_sandbox::cli::SandboxArgs>),
+    /// Check an implementation of the contract (this one or your own app), black-box.
+    Conformance(Box<cafe24_conformance::ConformanceArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod api;
+mod conformance;
 mod context;
 mod demo;
 mod keygen;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Api(args) => api::run(&source()?, &args).await,
         Command::Migrate => migrate::run(&source()?).await,
         Command::Keygen(args) => keygen::run(&args),
+        Command::Conformance(args) => conformance::run(*args).await,
         Command::Sandbox(args) => {
             cafe24_server::telemetry::init(LogFormat::load(&source()?)?);
             cafe24_sandbox::cli::run(*args).await

@@ -1,0 +1,299 @@
+//! One run: a database, a sandbox, the target's processes, the cases, the report — and
+//! everything the kit started stopped again, on success, failure, error or Ctrl-C.
+
+use std::io::Write as _;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use cafe24_sandbox::{
+    AppConfig, RunningSandbox, SandboxConfig, Secret, WebhookAuth, WebhookAuthScheme,
+};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+use crate::args::{CommandLine, ConformanceArgs};
+use crate::cases::{self, Case, CaseResult};
+use crate::db;
+use crate::env::{self, Endpoints, Secrets, WEBHOOK_HEADER};
+use crate::error::KitError;
+use crate::fleet::{free_port, Fleet, Process, Spec};
+use crate::postgres::Database;
+use crate::report::Report;
+use crate::world::{Launcher, World};
+
+/// What exists so far, so that teardown stops exactly that.
+#[derive(Default)]
+struct Held {
+    database: Option<Database>,
+    sandbox: Option<RunningSandbox>,
+    pool: Option<PgPool>,
+    fleet: Fleet,
+}
+
+impl Held {
+    async fn release(&mut self) {
+        self.fleet.stop().await;
+        if let Some(pool) = self.pool.take() {
+            pool.close().await;
+        }
+        if let Some(sandbox) = self.sandbox.take() {
+            sandbox.shutdown().await;
+        }
+        if let Some(database) = self.database.take() {
+            database.release().await;
+        }
+    }
+}
+
+/// The cases `--filter` selects (all without a filter).
+pub fn selected(filters: &[String]) -> Vec<Case> {
+    cases::all()
+        .into_iter()
+        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
+        .collect()
+}
+
+/// Runs the kit as the command line asks; prints the table (or JSON) and writes JUnit.
+pub async fn run(args: ConformanceArgs) -> Result<Report, KitError> {
+    if args.list {
+        for case in selected(&args.filter) {
+            println!("{:<58} {}", case.name, case.section);
+        }
+        return Ok(Report::default());
+    }
+    let command = CommandLine::from_words(&args.command).ok_or(KitError::NoCommand)?;
+    let (logs, temporary) = match &args.logs {
+        Some(dir) => (dir.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("cafe24-conformance-{}", env::random_hex(4))),
+            true,
+        ),
+    };
+    std::fs::create_dir_all(&logs).map_err(KitError::io("creating", &logs))?;
+    let started = Instant::now();
+    let mut held = Held::default();
+    let executed = tokio::select! {
+        r = execute(&args, &command, &logs, &mut held) => r,
+        () = interrupted() => Err(KitError::Interrupted),
+    };
+    if matches!(executed, Err(KitError::Interrupted)) {
+        eprintln!("conformance: interrupted; stopping everything the kit started");
+    }
+    held.release().await;
+    let report = Report {
+        results: executed?,
+        duration: started.elapsed(),
+    };
+    if args.json {
+        eprint!("{}", report.table());
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table());
+    }
+    let _ = std::io::stdout().flush();
+    if let Some(path) = &args.junit {
+        std::fs::write(path, report.junit()).map_err(KitError::io("writing", path))?;
+    }
+    if report.failed() == 0 && temporary {
+        let _ = std::fs::remove_dir_all(&logs);
+    } else {
+        eprintln!("conformance: the target's output is in {}", logs.display());
+    }
+    Ok(report)
+}
+
+async fn execute(
+    args: &ConformanceArgs,
+    command: &CommandLine,
+    logs: &std::path::Path,
+    held: &mut Held,
+) -> Result<Vec<CaseResult>, KitError> {
+    let database = held.database.insert(
+        Database::provision(args.database_url.as_deref(), args.admin_url.as_deref()).await?,
+    );
+    let ports = (0..args.processes)
+        .map(|_| free_port())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(KitError::io("finding free ports in", logs))?;
+    let first = format!("http://127.0.0.1:{}", ports[0]);
+    let redirect_uri = format!("{first}/oauth/callback");
+    let secrets = Secrets::generate();
+    let sandbox =
+        cafe24_sandbox::start(sandbox_config(&secrets, &first), ([127, 0, 0, 1], 0).into())
+            .await
+            .map_err(|e| KitError::Sandbox(e.to_string()))?;
+    let sandbox = &*held.sandbox.insert(sandbox);
+    let endpoints = Endpoints {
+        base_url_template: sandbox.base_url_template(),
+        database_url: database.url.clone(),
+        redirect_uri: redirect_uri.clone(),
+    };
+    let common = env::common(&secrets, &endpoints);
+    let with = |port: u16| {
+        let mut all = common.clone();
+        all.extend(env::webhooks(&secrets));
+        all.extend(env::listen(port));
+        all.extend(args.env.iter().cloned());
+        all
+    };
+    let startup = Duration::from_secs(args.startup_timeout);
+    eprintln!(
+        "conformance: {} on {}; sandbox at {}",
+        describe(command, args),
+        database.origin,
+        sandbox.url("")
+    );
+    for (i, port) in ports.iter().enumerate() {
+        let spec = Spec {
+            name: format!("server-{}", i + 1),
+            command: command.clone(),
+            env: with(*port),
+            port: *port,
+            serves_http: true,
+        };
+        held.fleet.processes.push(Process::spawn(spec, logs)?);
+    }
+    if let Some(worker) = &args.worker {
+        for i in 0..args.workers {
+            let port = free_port().map_err(KitError::io("finding a free port in", logs))?;
+            let spec = Spec {
+                name: format!("worker-{}", i + 1),
+                command: worker.clone(),
+                env: with(port),
+                port,
+                serves_http: false,
+            };
+            held.fleet.processes.push(Process::spawn(spec, logs)?);
+        }
+    }
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()?;
+    for process in held.fleet.processes.iter_mut().filter(|p| p.serves_http) {
+        process.wait_healthy(&http, startup).await?;
+    }
+    // Background processes have no health endpoint: they must at least still be running.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for process in held.fleet.processes.iter_mut() {
+        if let Some(status) = process.exited() {
+            return Err(process.exited_error(status));
+        }
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&database.url)
+        .await
+        .map_err(KitError::database("connecting to the target's database"))?;
+    let pool = &*held.pool.insert(pool);
+    wait_for_schema(pool, Duration::from_secs(10)).await;
+
+    let mut unconfigured = common.clone();
+    unconfigured.extend(
+        args.env
+            .iter()
+            .filter(|(k, _)| !k.starts_with("CAFE24_WEBHOOK_"))
+            .cloned(),
+    );
+    let world = World {
+        sandbox,
+        db: pool,
+        secrets: &secrets,
+        http,
+        servers: held.fleet.servers().map(Process::base_url).collect(),
+        redirect_uri,
+        run_id: env::random_hex(3),
+        seen: Mutex::default(),
+        launcher: Launcher {
+            command: command.clone(),
+            env: unconfigured,
+            logs: logs.to_path_buf(),
+            startup,
+        },
+        extra_logs: Mutex::default(),
+        fleet_logs: held.fleet.log_files(),
+    };
+    let cases = selected(&args.filter);
+    let mut results = Vec::new();
+    for (i, case) in cases.iter().enumerate() {
+        let result = cases::run_one(&world, case).await;
+        eprintln!(
+            "[{:>2}/{}] {} {} ({} ms)",
+            i + 1,
+            cases.len(),
+            if result.passed() { "pass" } else { "FAIL" },
+            result.name,
+            result.duration.as_millis()
+        );
+        results.push(result);
+    }
+    Ok(results)
+}
+
+fn sandbox_config(secrets: &Secrets, first: &str) -> SandboxConfig {
+    let app = AppConfig {
+        client_id: secrets.client_id.clone(),
+        client_secret: Secret::new(secrets.client_secret.clone()),
+        name: "cafe24-oauth conformance".into(),
+        redirect_uris: vec![format!("{first}/oauth/callback")],
+        app_url: format!("{first}/install"),
+        webhook_url: Some(format!("{first}/webhooks/cafe24")),
+        webhook_auth: WebhookAuth {
+            header: WEBHOOK_HEADER.into(),
+            key: Secret::new(secrets.webhook_key.clone()),
+            scheme: WebhookAuthScheme::ApiKey,
+        },
+        ..AppConfig::default()
+    };
+    SandboxConfig {
+        apps: vec![app],
+        malls: Vec::new(),
+        auto_create_malls: true,
+        auto_approve: true,
+        ..SandboxConfig::default()
+    }
+}
+
+fn describe(command: &CommandLine, args: &ConformanceArgs) -> String {
+    let mut text = format!(
+        "{} × `{} {}`",
+        args.processes,
+        command.program,
+        command.args.join(" ")
+    );
+    if let Some(worker) = &args.worker {
+        text.push_str(&format!(
+            " + {} × `{} {}`",
+            args.workers,
+            worker.program,
+            worker.args.join(" ")
+        ));
+    }
+    text
+}
+
+/// The target creates the contract's schema at start-up; a short wait, then the cases say
+/// what is missing.
+async fn wait_for_schema(pool: &PgPool, within: Duration) {
+    let deadline = Instant::now() + within;
+    while !db::schema_ready(pool).await && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn interrupted() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
