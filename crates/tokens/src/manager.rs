@@ -303,9 +303,9 @@ impl Core {
             }
             Need::Forced { seen_version } => {
                 row.version == seen_version
-                    && !row
+                    && row
                         .last_refreshed_at
-                        .is_some_and(|at| now - at < span(FORCED_REFRESH_FLOOR))
+                        .is_none_or(|at| now - at >= span(FORCED_REFRESH_FLOOR))
             }
             Need::KeepAlive { window } => row.refresh_expires_at - span(window) <= now,
         }
