@@ -19,6 +19,11 @@ pub struct ConformanceArgs {
     #[arg(long, value_name = "COMMAND LINE", value_parser = parse_command_line)]
     pub worker: Option<CommandLine>,
 
+    /// A command run once to completion before COMMAND starts, with the same environment
+    /// (e.g. applying the migrations: 'cafe24-oauth migrate'). Split on whitespace; no shell.
+    #[arg(long, value_name = "COMMAND LINE", value_parser = parse_command_line)]
+    pub setup: Option<CommandLine>,
+
     /// Copies of the --worker command to start.
     #[arg(long, default_value_t = 1, value_name = "N", requires = "worker", value_parser = clap::value_parser!(u16).range(1..=16))]
     pub workers: u16,

@@ -21,9 +21,15 @@ impl<E: std::error::Error> From<E> for Failure {
         let mut message = e.to_string();
         let mut source = e.source();
         while let Some(s) = source {
-            message.push_str(": ");
-            message.push_str(&s.to_string());
+            let text = s.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
             source = s.source();
+        }
+        if message.contains("relation \"cafe24.") && message.contains("does not exist") {
+            message.push_str(" (the contract's schema is missing: the target applies the migrations at start-up)");
         }
         Self(message)
     }

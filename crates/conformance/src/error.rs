@@ -25,16 +25,14 @@ pub enum KitError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "{name} exited ({status}) before it was ready; the end of its stderr ({log}):\n{tail}"
-    )]
+    #[error("{name} exited ({status}); the end of its stderr ({log}):\n{tail}")]
     Exited {
         name: String,
         status: String,
         log: PathBuf,
         tail: String,
     },
-    #[error("{name} did not answer GET /healthz with 200 within {secs} s; the end of its stderr ({log}):\n{tail}")]
+    #[error("{name} was not ready (GET /healthz answering 200, or the setup command done) within {secs} s; the end of its stderr ({log}):\n{tail}")]
     NotHealthy {
         name: String,
         secs: u64,

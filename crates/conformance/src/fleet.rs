@@ -137,6 +137,27 @@ impl Process {
         }
     }
 
+    /// Waits for a one-shot command to finish successfully within `within`.
+    pub async fn wait_success(&mut self, within: Duration) -> Result<(), KitError> {
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(Ok(status)) if status.success() => {
+                self.pid = None;
+                Ok(())
+            }
+            Ok(Ok(status)) => {
+                self.pid = None;
+                Err(self.exited_error(status.to_string()))
+            }
+            Ok(Err(e)) => Err(self.exited_error(format!("unknown status: {e}"))),
+            Err(_) => Err(KitError::NotHealthy {
+                name: self.name.clone(),
+                secs: within.as_secs(),
+                log: self.stderr.clone(),
+                tail: self.stderr_tail(),
+            }),
+        }
+    }
+
     pub fn exited_error(&self, status: String) -> KitError {
         KitError::Exited {
             name: self.name.clone(),

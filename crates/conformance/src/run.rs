@@ -28,6 +28,8 @@ struct Held {
     sandbox: Option<RunningSandbox>,
     pool: Option<PgPool>,
     fleet: Fleet,
+    /// Output of the --setup command, searched for secrets with the rest.
+    setup_logs: Vec<std::path::PathBuf>,
 }
 
 impl Held {
@@ -143,6 +145,20 @@ async fn execute(
         database.origin,
         sandbox.url("")
     );
+    if let Some(setup) = &args.setup {
+        let port = free_port().map_err(KitError::io("finding a free port in", logs))?;
+        let spec = Spec {
+            name: "setup".into(),
+            command: setup.clone(),
+            env: with(port),
+            port,
+            serves_http: false,
+        };
+        let mut process = Process::spawn(spec, logs)?;
+        let done = process.wait_success(startup).await;
+        held.setup_logs = vec![process.stdout.clone(), process.stderr.clone()];
+        done?;
+    }
     for (i, port) in ports.iter().enumerate() {
         let spec = Spec {
             name: format!("server-{}", i + 1),
@@ -187,7 +203,7 @@ async fn execute(
         .await
         .map_err(KitError::database("connecting to the target's database"))?;
     let pool = &*held.pool.insert(pool);
-    wait_for_schema(pool, Duration::from_secs(10)).await;
+    wait_for_schema(pool, Duration::from_secs(5)).await;
 
     let mut unconfigured = common.clone();
     unconfigured.extend(
@@ -212,7 +228,12 @@ async fn execute(
             startup,
         },
         extra_logs: Mutex::default(),
-        fleet_logs: held.fleet.log_files(),
+        fleet_logs: held
+            .fleet
+            .log_files()
+            .into_iter()
+            .chain(held.setup_logs.iter().cloned())
+            .collect(),
     };
     let cases = selected(&args.filter);
     let mut results = Vec::new();
@@ -256,19 +277,14 @@ fn sandbox_config(secrets: &Secrets, first: &str) -> SandboxConfig {
 }
 
 fn describe(command: &CommandLine, args: &ConformanceArgs) -> String {
-    let mut text = format!(
-        "{} × `{} {}`",
-        args.processes,
-        command.program,
-        command.args.join(" ")
-    );
+    let line = |c: &CommandLine| format!("`{} {}`", c.program, c.args.join(" "));
+    let mut text = match &args.setup {
+        Some(setup) => format!("{} then ", line(setup)),
+        None => String::new(),
+    };
+    text.push_str(&format!("{} × {}", args.processes, line(command)));
     if let Some(worker) = &args.worker {
-        text.push_str(&format!(
-            " + {} × `{} {}`",
-            args.workers,
-            worker.program,
-            worker.args.join(" ")
-        ));
+        text.push_str(&format!(" + {} × {}", args.workers, line(worker)));
     }
     text
 }

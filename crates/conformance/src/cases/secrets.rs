@@ -18,9 +18,11 @@ pub async fn nothing_secret_in_the_output(w: &World<'_>) -> Outcome {
         .map(|(what, value)| (what.to_owned(), value))
         .collect();
     // The tokens stored now (the latest rotations), opened with the kit's key.
+    // (A target without the table fails elsewhere; its logs are still searched here.)
     let rows = sqlx::query("SELECT mall_id, access_token, refresh_token FROM cafe24.tokens")
         .fetch_all(w.db)
-        .await?;
+        .await
+        .unwrap_or_default();
     for row in rows {
         let mall: String = row.try_get(0)?;
         for (kind, column) in [(TokenKind::Access, 1), (TokenKind::Refresh, 2)] {
