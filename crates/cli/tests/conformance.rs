@@ -25,6 +25,7 @@ fn usage_errors_exit_with_code_2() {
         &["--processes", "0", "--", BIN, "serve"],
         &["--env", "NOT_A_PAIR", "--", BIN, "serve"],
         &["--no-such-flag", "--", BIN, "serve"],
+        &["--filter", "no-such-case", "--", BIN, "serve"],
     ] {
         let out = conformance(args);
         assert_eq!(

@@ -19,14 +19,14 @@ pub struct ConformanceArgs {
     #[arg(long, value_name = "COMMAND LINE", value_parser = parse_command_line)]
     pub worker: Option<CommandLine>,
 
+    /// Copies of the --worker command to start.
+    #[arg(long, default_value_t = 1, value_name = "N", requires = "worker", value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub workers: u16,
+
     /// A command run once to completion before COMMAND starts, with the same environment
     /// (e.g. applying the migrations: 'cafe24-oauth migrate'). Split on whitespace; no shell.
     #[arg(long, value_name = "COMMAND LINE", value_parser = parse_command_line)]
     pub setup: Option<CommandLine>,
-
-    /// Copies of the --worker command to start.
-    #[arg(long, default_value_t = 1, value_name = "N", requires = "worker", value_parser = clap::value_parser!(u16).range(1..=16))]
-    pub workers: u16,
 
     /// Use this database as it is (the kit creates nothing and drops nothing).
     #[arg(long, value_name = "URL")]
@@ -34,7 +34,12 @@ pub struct ConformanceArgs {
 
     /// A superuser URL of a PostgreSQL cluster: the kit creates a fresh database in it and drops
     /// it at the end. Without this or --database-url, the kit runs a throwaway cluster itself.
-    #[arg(long, env = "CAFE24_TEST_DATABASE_URL", value_name = "URL")]
+    #[arg(
+        long,
+        env = "CAFE24_TEST_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub admin_url: Option<String>,
 
     /// Adds or overrides a variable of COMMAND's environment (repeatable).

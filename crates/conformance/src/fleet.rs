@@ -17,7 +17,7 @@ use crate::postgres::tail;
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Environment variables of the kit's own environment that are never passed on: the
-/// contract's names, so nothing from the caller's shell leaks into the target.
+/// contract's names, so nothing from the caller's shell leaks into the target, and proxies.
 fn inherited(name: &str) -> bool {
     const CONTRACT: &[&str] = &[
         "DATABASE_URL",
@@ -30,7 +30,10 @@ fn inherited(name: &str) -> bool {
         "DATABASE_MAX_CONNECTIONS",
         "DATABASE_ACQUIRE_TIMEOUT_SECS",
     ];
-    !(name.starts_with("CAFE24_") || name.starts_with("PG") || CONTRACT.contains(&name))
+    // Everything is on loopback: a proxy from the caller's shell would only get in the way.
+    const PROXIES: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"];
+    let proxy = PROXIES.iter().any(|p| p.eq_ignore_ascii_case(name));
+    !(name.starts_with("CAFE24_") || name.starts_with("PG") || CONTRACT.contains(&name) || proxy)
 }
 
 /// What to start.

@@ -27,4 +27,4 @@ pub mod world;
 pub use args::{CommandLine, ConformanceArgs};
 pub use error::KitError;
 pub use report::Report;
-pub use run::run;
+pub use run::{run, usage_problem};

@@ -55,6 +55,16 @@ pub fn selected(filters: &[String]) -> Vec<Case> {
         .collect()
 }
 
+/// What clap cannot see: a `--filter` that selects no case.
+pub fn usage_problem(args: &ConformanceArgs) -> Option<String> {
+    (!args.filter.is_empty() && selected(&args.filter).is_empty()).then(|| {
+        format!(
+            "no case matches --filter {}; `--list` shows the cases",
+            args.filter.join(" --filter ")
+        )
+    })
+}
+
 /// Runs the kit as the command line asks; prints the table (or JSON) and writes JUnit.
 pub async fn run(args: ConformanceArgs) -> Result<Report, KitError> {
     if args.list {
@@ -184,6 +194,7 @@ async fn execute(
     }
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .timeout(Duration::from_secs(20))
         .build()?;
     for process in held.fleet.processes.iter_mut().filter(|p| p.serves_http) {
