@@ -22,6 +22,7 @@ pub mod flow;
 pub mod postgres;
 pub mod report;
 pub mod run;
+pub mod start;
 pub mod world;
 
 pub use args::{CommandLine, ConformanceArgs};

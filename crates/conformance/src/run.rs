@@ -5,20 +5,19 @@ use std::io::Write as _;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cafe24_sandbox::{
-    AppConfig, RunningSandbox, SandboxConfig, Secret, WebhookAuth, WebhookAuthScheme,
-};
+use cafe24_sandbox::RunningSandbox;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 use crate::args::{CommandLine, ConformanceArgs};
 use crate::cases::{self, Case, CaseResult};
 use crate::db;
-use crate::env::{self, Endpoints, Secrets, WEBHOOK_HEADER};
+use crate::env::{self, Endpoints, Secrets};
 use crate::error::KitError;
-use crate::fleet::{free_port, Fleet, Process, Spec};
+use crate::fleet::{free_port, Fleet, Process};
 use crate::postgres::Database;
 use crate::report::Report;
+use crate::start::{self, describe, sandbox_config, Plan};
 use crate::world::{Launcher, World};
 
 /// What exists so far, so that teardown stops exactly that.
@@ -155,58 +154,20 @@ async fn execute(
         database.origin,
         sandbox.url("")
     );
-    if let Some(setup) = &args.setup {
-        let port = free_port().map_err(KitError::io("finding a free port in", logs))?;
-        let spec = Spec {
-            name: "setup".into(),
-            command: setup.clone(),
-            env: with(port),
-            port,
-            serves_http: false,
-        };
-        let mut process = Process::spawn(spec, logs)?;
-        let done = process.wait_success(startup).await;
-        held.setup_logs = vec![process.stdout.clone(), process.stderr.clone()];
-        done?;
-    }
-    for (i, port) in ports.iter().enumerate() {
-        let spec = Spec {
-            name: format!("server-{}", i + 1),
-            command: command.clone(),
-            env: with(*port),
-            port: *port,
-            serves_http: true,
-        };
-        held.fleet.processes.push(Process::spawn(spec, logs)?);
-    }
-    if let Some(worker) = &args.worker {
-        for i in 0..args.workers {
-            let port = free_port().map_err(KitError::io("finding a free port in", logs))?;
-            let spec = Spec {
-                name: format!("worker-{}", i + 1),
-                command: worker.clone(),
-                env: with(port),
-                port,
-                serves_http: false,
-            };
-            held.fleet.processes.push(Process::spawn(spec, logs)?);
-        }
-    }
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .timeout(Duration::from_secs(20))
         .build()?;
-    for process in held.fleet.processes.iter_mut().filter(|p| p.serves_http) {
-        process.wait_healthy(&http, startup).await?;
-    }
-    // Background processes have no health endpoint: they must at least still be running.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    for process in held.fleet.processes.iter_mut() {
-        if let Some(status) = process.exited() {
-            return Err(process.exited_error(status));
-        }
-    }
+    let plan = Plan {
+        args,
+        command,
+        ports: &ports,
+        env: &with,
+        logs,
+        startup,
+    };
+    start::start(&plan, &http, &mut held.fleet, &mut held.setup_logs).await?;
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))
@@ -261,43 +222,6 @@ async fn execute(
         results.push(result);
     }
     Ok(results)
-}
-
-fn sandbox_config(secrets: &Secrets, first: &str) -> SandboxConfig {
-    let app = AppConfig {
-        client_id: secrets.client_id.clone(),
-        client_secret: Secret::new(secrets.client_secret.clone()),
-        name: "cafe24-oauth conformance".into(),
-        redirect_uris: vec![format!("{first}/oauth/callback")],
-        app_url: format!("{first}/install"),
-        webhook_url: Some(format!("{first}/webhooks/cafe24")),
-        webhook_auth: WebhookAuth {
-            header: WEBHOOK_HEADER.into(),
-            key: Secret::new(secrets.webhook_key.clone()),
-            scheme: WebhookAuthScheme::ApiKey,
-        },
-        ..AppConfig::default()
-    };
-    SandboxConfig {
-        apps: vec![app],
-        malls: Vec::new(),
-        auto_create_malls: true,
-        auto_approve: true,
-        ..SandboxConfig::default()
-    }
-}
-
-fn describe(command: &CommandLine, args: &ConformanceArgs) -> String {
-    let line = |c: &CommandLine| format!("`{} {}`", c.program, c.args.join(" "));
-    let mut text = match &args.setup {
-        Some(setup) => format!("{} then ", line(setup)),
-        None => String::new(),
-    };
-    text.push_str(&format!("{} × {}", args.processes, line(command)));
-    if let Some(worker) = &args.worker {
-        text.push_str(&format!(" + {} × {}", args.workers, line(worker)));
-    }
-    text
 }
 
 /// The target creates the contract's schema at start-up; a short wait, then the cases say
