@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use cafe24_sandbox::RunningSandbox;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 use crate::args::{CommandLine, ConformanceArgs};
@@ -168,10 +168,16 @@ async fn execute(
         startup,
     };
     start::start(&plan, &http, &mut held.fleet, &mut held.setup_logs).await?;
+    // Every query of the kit is bounded too: a target holding a lock cannot hang a case.
+    let options = database
+        .url
+        .parse::<PgConnectOptions>()
+        .map_err(KitError::database("reading the database URL"))?
+        .options([("statement_timeout", "20s")]);
     let pool = PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(10))
-        .connect(&database.url)
+        .connect_with(options)
         .await
         .map_err(KitError::database("connecting to the target's database"))?;
     let pool = &*held.pool.insert(pool);

@@ -9,6 +9,9 @@ pub use cluster::tail;
 use sqlx::{Connection, Executor, PgConnection};
 
 use crate::error::KitError;
+
+/// The longest the kit waits for the admin connection to create or drop a database.
+const BOUND: std::time::Duration = std::time::Duration::from_secs(30);
 use cluster::Cluster;
 
 /// Where the target's database lives, and what to undo at the end.
@@ -68,14 +71,14 @@ impl Database {
         match self.cleanup {
             Cleanup::Nothing => {}
             Cleanup::DropDatabase { admin_url, name } => {
-                if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
-                    let _ = conn
-                        .execute(
-                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
-                        )
-                        .await;
-                    let _ = conn.close().await;
-                }
+                let drop = async {
+                    if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                        let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                        let _ = conn.execute(sql.as_str()).await;
+                        let _ = conn.close().await;
+                    }
+                };
+                let _ = tokio::time::timeout(BOUND, drop).await;
             }
             Cleanup::Cluster(cluster) => cluster.stop().await,
         }
@@ -89,13 +92,22 @@ async fn create_database(admin: &str) -> Result<(String, String), KitError> {
         step: "reading the admin URL",
         detail: e.to_string(),
     })?;
-    let mut conn = PgConnection::connect(admin)
+    let create = async {
+        let mut conn = PgConnection::connect(admin)
+            .await
+            .map_err(KitError::database("connecting to the admin URL"))?;
+        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .map_err(KitError::database("creating the database"))?;
+        let _ = conn.close().await;
+        Ok::<_, KitError>(())
+    };
+    tokio::time::timeout(BOUND, create)
         .await
-        .map_err(KitError::database("connecting to the admin URL"))?;
-    conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
-        .await
-        .map_err(KitError::database("creating the database"))?;
-    let _ = conn.close().await;
+        .map_err(|_| KitError::Cluster {
+            step: "creating the database",
+            detail: format!("no answer within {} s", BOUND.as_secs()),
+        })??;
     url.set_path(&name);
     Ok((url.to_string(), name))
 }
