@@ -67,7 +67,7 @@ impl Process {
         let child = Command::new(&spec.command.program)
             .args(args)
             .env_clear()
-            .envs(std::env::vars().filter(|(k, _)| inherited(k)))
+            .envs(std::env::vars_os().filter(|(k, _)| k.to_str().is_some_and(inherited)))
             .envs(spec.env)
             .stdin(Stdio::null())
             .stdout(out)
