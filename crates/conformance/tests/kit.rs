@@ -191,3 +191,25 @@ fn rand_u32() -> u32 {
         .unwrap_or(0)
         ^ std::process::id()
 }
+
+#[test]
+fn every_case_has_a_row_in_the_documentation() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/conformance.md"
+    ))
+    .expect("docs/conformance.md");
+    let cases = cafe24_conformance::cases::all();
+    assert!(
+        doc.contains(&format!("runs {} cases", cases.len())),
+        "the introduction counts the cases"
+    );
+    for case in cases {
+        assert!(
+            doc.lines()
+                .any(|l| l.starts_with(&format!("| `{}` |", case.name))),
+            "{} has no row in docs/conformance.md",
+            case.name
+        );
+    }
+}
