@@ -20,20 +20,20 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// contract's names, so nothing from the caller's shell leaks into the target, and proxies.
 fn inherited(name: &str) -> bool {
     const CONTRACT: &[&str] = &[
-        "DATABASE_URL",
         "EXPECTED_STATE_SECRET",
         "TOKEN_ENCRYPTION_KEYS",
         "LISTEN_ADDR",
         "PORT",
         "HTTP_REQUEST_TIMEOUT_SECS",
         "HTTP_MAX_BODY_BYTES",
-        "DATABASE_MAX_CONNECTIONS",
-        "DATABASE_ACQUIRE_TIMEOUT_SECS",
     ];
     // Everything is on loopback: a proxy from the caller's shell would only get in the way.
     const PROXIES: &[&str] = &["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"];
     let proxy = PROXIES.iter().any(|p| p.eq_ignore_ascii_case(name));
-    !(name.starts_with("CAFE24_") || name.starts_with("PG") || CONTRACT.contains(&name) || proxy)
+    let prefixed = ["CAFE24_", "PG", "DATABASE_"]
+        .iter()
+        .any(|p| name.starts_with(p));
+    !(prefixed || CONTRACT.contains(&name) || proxy)
 }
 
 /// What to start.
