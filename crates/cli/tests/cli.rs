@@ -88,14 +88,14 @@ async fn migrate_is_idempotent_on_postgres_and_sqlite() {
         migrate(&pg_env),
         (
             Some(0),
-            "postgres schema at version 3 (3 applied now)".into()
+            "postgres schema at version 4 (4 applied now)".into()
         )
     );
     assert_eq!(
         migrate(&pg_env),
         (
             Some(0),
-            "postgres schema at version 3 (0 applied now)".into()
+            "postgres schema at version 4 (0 applied now)".into()
         )
     );
 
@@ -103,11 +103,11 @@ async fn migrate_is_idempotent_on_postgres_and_sqlite() {
     let sqlite_env = [("CAFE24_SQLITE_PATH", path.display().to_string())];
     assert_eq!(
         migrate(&sqlite_env),
-        (Some(0), "sqlite schema at version 3 (3 applied now)".into())
+        (Some(0), "sqlite schema at version 4 (4 applied now)".into())
     );
     assert_eq!(
         migrate(&sqlite_env),
-        (Some(0), "sqlite schema at version 3 (0 applied now)".into())
+        (Some(0), "sqlite schema at version 4 (0 applied now)".into())
     );
 }
 
@@ -211,8 +211,13 @@ async fn logs_of_a_full_callback_never_contain_the_code_or_secrets_and_sigterm_s
             .build()
             .expect("client");
         let base = format!("http://{}", server.addr);
+        // Opened from Cafe24: the launch query signed with the client secret.
+        let launch = cafe24_core::launch::sign_query(
+            &format!("mall_id=shop1&timestamp={}", chrono::Utc::now().timestamp()),
+            &cafe24_core::secret::ClientSecret::new(CLIENT_SECRET),
+        );
         let install = client
-            .get(format!("{base}/install?mall_id=shop1"))
+            .get(format!("{base}/install?{launch}"))
             .send()
             .await
             .expect("install");

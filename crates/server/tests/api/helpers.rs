@@ -33,6 +33,9 @@ pub fn base_pairs() -> Vec<(&'static str, String)> {
         ("CAFE24_SCOPES", "mall.read_product,mall.read_store"),
         ("EXPECTED_STATE_SECRET", STATE_SECRET),
         ("LISTEN_ADDR", "127.0.0.1:0"),
+        // Tests open /install directly, as a developer does locally; the tests of the launch
+        // hmac turn the requirement (the default) back on.
+        ("CAFE24_LAUNCH_HMAC_REQUIRED", "false"),
     ]
     .into_iter()
     .map(|(k, v)| (k, v.to_owned()))
