@@ -66,7 +66,12 @@ fn the_runtime_passes_its_install_and_state_cases_on_two_processes() {
 
 #[test]
 fn a_runtime_that_does_not_require_the_launch_hmac_fails_the_case_and_exits_1() {
+    // A failed run keeps the target's logs: in a directory this test removes.
+    let logs = std::env::temp_dir().join(format!("conformance-cli-test-{}", std::process::id()));
+    let logs_arg = logs.display().to_string();
     let out = conformance(&[
+        "--logs",
+        &logs_arg,
         "--env",
         "CAFE24_LAUNCH_HMAC_REQUIRED=false",
         "--filter",
@@ -91,4 +96,9 @@ fn a_runtime_that_does_not_require_the_launch_hmac_fails_the_case_and_exits_1() 
         "{stdout}"
     );
     assert_eq!(stdout.lines().last(), Some("0 passed, 1 failed"));
+    assert!(
+        logs.join("server-1.stderr.log").exists(),
+        "the logs are kept"
+    );
+    let _ = std::fs::remove_dir_all(&logs);
 }
