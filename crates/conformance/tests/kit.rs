@@ -139,7 +139,10 @@ async fn a_target_that_only_answers_healthz_fails_with_every_failure_listed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_dies_at_start_up_is_reported_with_its_stderr() {
     // A database URL is taken as given and not touched before the target is up.
+    let logs = scratch("dies");
     let words = [
+        "--logs",
+        &logs,
         "--database-url",
         "postgres://nobody@127.0.0.1:1/none",
         "--startup-timeout",
@@ -158,11 +161,15 @@ async fn a_target_that_dies_at_start_up_is_reported_with_its_stderr() {
         message.contains("server-1") && message.contains("CAFE24_CLIENT_ID: not set"),
         "{message}"
     );
+    let _ = std::fs::remove_dir_all(&logs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_never_answers_healthz_is_reported_in_bounded_time() {
+    let logs = scratch("silent");
     let words = [
+        "--logs",
+        &logs,
         "--database-url",
         "postgres://nobody@127.0.0.1:1/none",
         "--startup-timeout",
@@ -182,6 +189,15 @@ async fn a_target_that_never_answers_healthz_is_reported_in_bounded_time() {
         started.elapsed() < Duration::from_secs(20),
         "stopped within the bound and the grace"
     );
+    let _ = std::fs::remove_dir_all(&logs);
+}
+
+/// A fresh directory for a test's logs (the kit keeps them when the target fails).
+fn scratch(name: &str) -> String {
+    std::env::temp_dir()
+        .join(format!("kit-test-{name}-{:08x}", rand_u32()))
+        .display()
+        .to_string()
 }
 
 fn rand_u32() -> u32 {
