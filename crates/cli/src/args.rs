@@ -52,6 +52,8 @@ pub enum Command {
     /// result-oauth.md back; regenerating merges the user's edits, never overwrites them.
     /// Exit codes: 0 done, 1 failure or --check found differences, 2 invalid task, 3 conflicts.
     Generate(GenerateArgs),
+    /// Check an implementation of the contract (this one or your own app), black-box.
+    Conformance(Box<cafe24_conformance::ConformanceArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,5 @@
-//! The install flow as a merchant clicks it, in real headless Chromium: our `/install` sends
-//! the browser to the sandbox's consent page, a button there decides, and the sandbox sends the
+//! The install flow as a merchant clicks it, in real headless Chromium: opened from Cafe24 (a
+//! signed launch URL), our `/install` sends the browser to the sandbox's consent page, a button there decides, and the sandbox sends the
 //! browser back to our `/oauth/callback`, whose page says how it went.
 //!
 //! Needs Debian's `chromium` and `chromium-driver`; `scripts/test` installs them. Fails, never
@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use cafe24_core::settings::{DatabaseSettings, Settings, Source};
-use cafe24_sandbox::{AppConfig, RunningSandbox, SandboxConfig, Secret};
+use cafe24_sandbox::{AppConfig, LaunchParams, RunningSandbox, SandboxConfig, Secret};
 use cafe24_server::Application;
 use cafe24_store::{CodeStatus, Store};
 use support::webdriver::{free_port, Chromedriver, Session};
@@ -54,6 +54,7 @@ impl Stack {
                 client_secret: Secret::new(CLIENT_SECRET),
                 name: APP_NAME.into(),
                 redirect_uris: vec![callback],
+                app_url: format!("http://{server}/install"),
                 ..AppConfig::default()
             })
             .expect("register the app");
@@ -97,7 +98,6 @@ async fn bind_server(
             ("CAFE24_BASE_URL", sandbox.base_url_template()),
             ("EXPECTED_STATE_SECRET", STATE_SECRET.to_owned()),
             ("LISTEN_ADDR", format!("127.0.0.1:{port}")),
-            ("CAFE24_LAUNCH_HMAC_REQUIRED", "false".to_owned()),
         ];
         let mut settings = Settings::load(&Source::from_pairs(pairs)).expect("settings load");
         settings.database = db.clone();
@@ -123,11 +123,19 @@ struct Visit {
     screenshot: Vec<u8>,
 }
 
-/// Opens `/install`, clicks `button` on the consent page, and reads our result page.
+/// Opens the app from Cafe24 (the sandbox's signed launch URL of our `/install`), clicks
+/// `button` on the consent page, and reads our result page.
 async fn click_through(browser: &Session, stack: &Stack, button: &str) -> anyhow::Result<Visit> {
-    browser
-        .goto(&stack.url(&format!("/install?mall_id={MALL}")))
-        .await?;
+    let launch = stack.sandbox.launch_url(&LaunchParams {
+        mall_id: MALL.into(),
+        client_id: Some(CLIENT_ID.into()),
+        ..LaunchParams::default()
+    })?;
+    anyhow::ensure!(
+        launch.starts_with(&stack.url("/install?")),
+        "the launch URL {launch} is not our /install"
+    );
+    browser.goto(&launch).await?;
     let consent_url = browser.current_url().await?;
     let consent_app = browser.text(&browser.wait_for("#app-name").await?).await?;
     let consent_mall = browser.text(&browser.wait_for("#mall-id").await?).await?;

@@ -212,8 +212,13 @@ async fn logs_of_a_full_callback_never_contain_the_code_or_secrets_and_sigterm_s
             .build()
             .expect("client");
         let base = format!("http://{}", server.addr);
+        // Opened from Cafe24: the launch query signed with the client secret.
+        let launch = cafe24_core::launch::sign_query(
+            &format!("mall_id=shop1&timestamp={}", chrono::Utc::now().timestamp()),
+            &cafe24_core::secret::ClientSecret::new(CLIENT_SECRET),
+        );
         let install = client
-            .get(format!("{base}/install?mall_id=shop1"))
+            .get(format!("{base}/install?{launch}"))
             .send()
             .await
             .expect("install");

@@ -31,6 +31,7 @@ pub fn routes() -> Router<SandboxState> {
         .route("/faults", get(list_faults).delete(clear_faults))
         .route("/faults/{endpoint}", put(set_fault).delete(clear_fault))
         .route("/clock", get(clock).post(move_clock))
+        .route("/lifetimes", get(lifetimes).put(set_lifetimes))
         .route("/malls", get(list_malls).post(add_mall))
         .route("/malls/{mall_id}/uninstall", post(uninstall))
         .route("/apps", get(list_apps).post(add_app))
@@ -136,6 +137,37 @@ async fn move_clock(State(state): State<SandboxState>, Json(m): Json<ClockMove>)
         (m.advance_secs * 1000.0) as i64,
     ));
     clock_json(&state).into_response()
+}
+
+fn lifetimes_json(state: &SandboxState) -> Json<Value> {
+    let (access, refresh) = state.token_lifetimes();
+    Json(json!({"access_token_ttl_secs": access, "refresh_token_ttl_secs": refresh}))
+}
+
+async fn lifetimes(State(state): State<SandboxState>) -> Json<Value> {
+    lifetimes_json(&state)
+}
+
+/// `{"access_token_ttl_secs": 60}` and/or `{"refresh_token_ttl_secs": 86400}`: lifetimes of
+/// the tokens issued from now on.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LifetimesChange {
+    access_token_ttl_secs: Option<i64>,
+    refresh_token_ttl_secs: Option<i64>,
+}
+
+async fn set_lifetimes(
+    State(state): State<SandboxState>,
+    Json(c): Json<LifetimesChange>,
+) -> Response {
+    let (access, refresh) = state.token_lifetimes();
+    let access = c.access_token_ttl_secs.unwrap_or(access);
+    let refresh = c.refresh_token_ttl_secs.unwrap_or(refresh);
+    match state.set_token_lifetimes(access, refresh) {
+        Ok(()) => lifetimes_json(&state).into_response(),
+        Err(e) => bad(StatusCode::BAD_REQUEST, e),
+    }
 }
 
 async fn list_malls(State(state): State<SandboxState>) -> Json<Value> {

@@ -51,5 +51,6 @@ pub use secret::Secret;
 pub use server::{start, RunningSandbox};
 pub use state::SandboxState;
 pub use stats::StatsSnapshot;
+pub use tokens::{TokenInfo, TokenKind};
 pub use webhooks::log::LogEntry;
 pub use webhooks::{DeliveryReport, FireOptions, FireReport};

@@ -15,6 +15,7 @@ use crate::faults::{FaultError, FaultSpec};
 use crate::launch::{LaunchError, LaunchParams};
 use crate::state::{lock, RegistryError, SandboxState, Shared};
 use crate::stats::StatsSnapshot;
+use crate::tokens::TokenInfo;
 use crate::webhooks::log::LogEntry;
 use crate::webhooks::{FireOptions, FireReport};
 
@@ -130,6 +131,26 @@ impl RunningSandbox {
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.state.now()
+    }
+
+    /// Lifetimes (seconds) of the access and refresh tokens issued from now on; tokens already
+    /// issued keep theirs. Starts as the config's `access_token_ttl_secs`/`refresh_token_ttl_secs`.
+    pub fn set_token_lifetimes(
+        &self,
+        access_secs: i64,
+        refresh_secs: i64,
+    ) -> Result<(), RegistryError> {
+        self.state.set_token_lifetimes(access_secs, refresh_secs)
+    }
+
+    pub fn token_lifetimes(&self) -> (i64, i64) {
+        self.state.token_lifetimes()
+    }
+
+    /// What the sandbox knows about a token it issued and still holds: its kind, mall, app and
+    /// expiry (`None` once revoked, rotated away or never issued).
+    pub fn token_info(&self, token: &str) -> Option<TokenInfo> {
+        lock(&self.state.tokens).inspect(token)
     }
 
     pub fn add_mall(&self, cfg: MallConfig) -> Result<(), RegistryError> {

@@ -71,6 +71,8 @@ pub struct Shared {
     apps: RwLock<HashMap<String, Arc<AppConfig>>>,
     malls: RwLock<HashMap<String, Arc<Mall>>>,
     pub tokens: Mutex<TokenStore>,
+    /// Access and refresh token lifetimes in seconds: the config's, changeable at run time.
+    lifetimes: Mutex<(i64, i64)>,
     pub faults: Faults,
     pub http: reqwest::Client,
 }
@@ -85,6 +87,8 @@ pub enum RegistryError {
     InvalidMallId,
     #[error("client_id must not be empty")]
     InvalidClientId,
+    #[error("token lifetimes must be at least one second")]
+    InvalidLifetime,
 }
 
 impl Shared {
@@ -110,8 +114,10 @@ impl Shared {
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         let faults = Faults::new(config.fault_seed);
+        let lifetimes = Mutex::new((config.access_token_ttl_secs, config.refresh_token_ttl_secs));
         Ok(Arc::new(Self {
             config,
+            lifetimes,
             clock,
             apps: RwLock::new(apps),
             malls: RwLock::new(malls),
@@ -193,6 +199,25 @@ impl Shared {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// Lifetimes (seconds) of the access and refresh tokens issued from now on.
+    pub fn token_lifetimes(&self) -> (i64, i64) {
+        *lock(&self.lifetimes)
+    }
+
+    /// Changes the lifetimes of tokens issued from now on (tokens already issued keep theirs).
+    /// Both must be at least one second.
+    pub fn set_token_lifetimes(
+        &self,
+        access_secs: i64,
+        refresh_secs: i64,
+    ) -> Result<(), RegistryError> {
+        if access_secs < 1 || refresh_secs < 1 {
+            return Err(RegistryError::InvalidLifetime);
+        }
+        *lock(&self.lifetimes) = (access_secs, refresh_secs);
+        Ok(())
     }
 }
 

@@ -72,6 +72,23 @@ pub enum CodeError {
     WrongRedirect,
 }
 
+/// Which kind of token [`TokenStore::inspect`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Access,
+    Refresh,
+}
+
+/// What the sandbox knows about a token it issued and still holds (revoked, rotated-away
+/// refresh tokens and pruned tokens are forgotten). For inspection by tests and tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub kind: TokenKind,
+    pub mall_id: String,
+    pub client_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// Why a bearer token was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccessError {
@@ -210,6 +227,22 @@ impl TokenStore {
             }
             _ => Err(AccessError::Unknown),
         }
+    }
+
+    /// The token if the sandbox still holds it (access, or a refresh token not yet rotated).
+    pub fn inspect(&self, token: &str) -> Option<TokenInfo> {
+        let info = |kind, grant: &Grant, expires_at| TokenInfo {
+            kind,
+            mall_id: grant.mall_id.clone(),
+            client_id: grant.client_id.clone(),
+            expires_at,
+        };
+        if let Some(r) = self.access.get(token) {
+            return Some(info(TokenKind::Access, &r.grant, r.expires_at));
+        }
+        self.refresh
+            .get(token)
+            .map(|r| info(TokenKind::Refresh, &r.grant, r.expires_at))
     }
 
     /// Revokes a token and its pair. Both kinds are looked up whatever the hint says (as

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use cafe24_core::settings::{generate_key_entry, LogFormat, Settings, Source, TokenSettings};
 use cafe24_core::MallId;
-use cafe24_sandbox::{AppConfig, MallConfig, SandboxConfig};
+use cafe24_sandbox::{AppConfig, LaunchParams, MallConfig, SandboxConfig};
 use cafe24_server::{AppState, Application};
 use cafe24_tokens::Worker;
 use rand::RngCore;
@@ -39,6 +39,7 @@ async fn walk(dir: &std::path::Path) -> anyhow::Result<()> {
     let app = AppConfig {
         name: "cafe24-oauth demo".into(),
         redirect_uris: vec![format!("{server}/oauth/callback")],
+        app_url: format!("{server}/install"),
         ..AppConfig::default()
     };
     let sandbox_config = SandboxConfig {
@@ -71,8 +72,6 @@ async fn walk(dir: &std::path::Path) -> anyhow::Result<()> {
         ("CAFE24_BASE_URL", sandbox.base_url_template()),
         ("EXPECTED_STATE_SECRET", random_hex(32)),
         ("TOKEN_ENCRYPTION_KEYS", generate_key_entry("demo")),
-        // Local development: /install is opened directly, without Cafe24's launch hmac.
-        ("CAFE24_LAUNCH_HMAC_REQUIRED", "false".to_owned()),
         (
             "CAFE24_SQLITE_PATH",
             dir.join("demo.sqlite3").display().to_string(),
@@ -118,10 +117,12 @@ async fn steps(
     let mall = MallId::parse(MALL)?;
 
     let t = Instant::now();
-    let install = browser
-        .get(format!("{server}/install?mall_id={MALL}"))
-        .send()
-        .await?;
+    // The merchant opens the app from Cafe24's admin: a launch URL signed with the client secret.
+    let launch = sandbox.launch_url(&LaunchParams {
+        mall_id: MALL.into(),
+        ..LaunchParams::default()
+    })?;
+    let install = browser.get(launch).send().await?;
     ensure!(
         install.status() == 302,
         "install answered {}",
@@ -130,7 +131,7 @@ async fn steps(
     let authorize = location(&install)?;
     step(
         1,
-        "install: /install redirected to Cafe24's consent page with a signed state",
+        "install: Cafe24 opened the app (signed launch); /install redirected to Cafe24's consent page with a signed state",
         t,
     );
 

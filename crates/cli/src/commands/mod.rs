@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod api;
+mod conformance;
 mod context;
 mod demo;
 mod generate;
@@ -46,6 +47,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate::run(&source()?).await,
         Command::Keygen(args) => keygen::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Conformance(args) => conformance::run(*args).await,
         Command::Sandbox(args) => {
             cafe24_server::telemetry::init(LogFormat::load(&source()?)?);
             cafe24_sandbox::cli::run(*args).await

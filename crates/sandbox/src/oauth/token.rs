@@ -27,9 +27,10 @@ use crate::tokens::{CodeError, IssuedTokens, Lifetimes};
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
 fn lifetimes(state: &SandboxState) -> Lifetimes {
+    let (access, refresh) = state.token_lifetimes();
     Lifetimes {
-        access: Duration::seconds(state.config.access_token_ttl_secs),
-        refresh: Duration::seconds(state.config.refresh_token_ttl_secs),
+        access: Duration::seconds(access),
+        refresh: Duration::seconds(refresh),
     }
 }
 

@@ -211,3 +211,40 @@ bucket_size = 5.0
     assert_eq!(cfg.refresh_token_ttl_secs, 1_209_600);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn lifetimes_changed_at_run_time_apply_to_tokens_issued_afterwards() {
+    let t = spawn().await;
+    let before = t.tokens().await;
+    let old_access = before["access_token"].as_str().expect("at").to_owned();
+    let set = t
+        .http
+        .put(t.sb.url("/_sandbox/lifetimes"))
+        .json(&json!({"access_token_ttl_secs": 60}))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(set.status(), StatusCode::OK);
+    assert_eq!(
+        get_json(&t, "/_sandbox/lifetimes").await,
+        json!({"access_token_ttl_secs": 60, "refresh_token_ttl_secs": 1_209_600})
+    );
+    let rt = before["refresh_token"].as_str().expect("rt");
+    let after: Value = t.refresh(rt).await.json().await.expect("json");
+    let new_access = after["access_token"].as_str().expect("at");
+    let info = t.sb.token_info(new_access).expect("held");
+    assert_eq!(info.kind, cafe24_sandbox::TokenKind::Access);
+    assert_eq!(info.mall_id, MALL);
+    let lifetime = (info.expires_at - t.sb.now()).num_seconds();
+    assert!((58..=60).contains(&lifetime), "{lifetime}");
+    // Tokens issued before keep their lifetime; a rotated-away refresh token is forgotten.
+    let old = t.sb.token_info(&old_access).expect("old access survives");
+    assert!((old.expires_at - t.sb.now()).num_seconds() > 7000);
+    assert_eq!(t.sb.token_info(rt), None);
+    let new_refresh = after["refresh_token"].as_str().expect("rt");
+    assert_eq!(
+        t.sb.token_info(new_refresh).map(|i| i.kind),
+        Some(cafe24_sandbox::TokenKind::Refresh)
+    );
+    assert!(t.sb.set_token_lifetimes(0, 10).is_err());
+}
