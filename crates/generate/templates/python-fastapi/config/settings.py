@@ -282,6 +282,9 @@ class Settings(EnvironmentSettings):
     http_max_body_bytes: Annotated[int, whole_number(1024, 16 << 20)] = Field(
         65_536, validation_alias="HTTP_MAX_BODY_BYTES"
     )
+    http_request_timeout_secs: Annotated[int, whole_number(1, 600)] = Field(
+        10, validation_alias="HTTP_REQUEST_TIMEOUT_SECS"
+    )
 
     # Token lifecycle.
     token_encryption_keys: SecretStr = Field(validation_alias="TOKEN_ENCRYPTION_KEYS")
