@@ -28,29 +28,31 @@ TASK
   echo "$dir"
 }
 
+# Every step is chained explicitly: callers run this as `generated_python BIN || status=1`,
+# where `set -e` does not apply.
 generated_python() {
   local bin=$1 project app venv stamp want
-  project=$(generated_project python fastapi)
-  (cd "$project" && "$bin" generate) >&2
+  project=$(generated_project python fastapi) || return 1
+  (cd "$project" && "$bin" generate) >&2 || return 1
   app="$project/apps/inventory-alert-app"
   venv="$(cache_dir)/python-venv"
   want=$(cat "$app/requirements.txt" "$app/requirements-dev.txt" | sha256sum | cut -c1-16)
   stamp="$venv/.requirements-$want"
   if [ ! -f "$stamp" ]; then
     rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$app/requirements-dev.txt"
-    touch "$stamp"
+    python3 -m venv "$venv" \
+      && "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$app/requirements-dev.txt" \
+      && touch "$stamp" || return 1
   fi
-  echo "== generated python/fastapi module: ruff, ruff format, mypy --strict, pytest" >&2
-  (
-    cd "$app"
-    "$venv/bin/ruff" check .
-    "$venv/bin/ruff" format --check .
-    "$venv/bin/mypy" --strict .
-    CAFE24_SANDBOX_BIN="$bin" "$venv/bin/pytest" -q -p no:cacheprovider
-  )
   GENERATED_PYTHON_APP=$app
   GENERATED_PYTHON_VENV=$venv
   export GENERATED_PYTHON_APP GENERATED_PYTHON_VENV
+  echo "== generated python/fastapi module: ruff, ruff format, mypy --strict, pytest" >&2
+  (
+    cd "$app" \
+      && "$venv/bin/ruff" check . \
+      && "$venv/bin/ruff" format --check . \
+      && "$venv/bin/mypy" --strict . \
+      && CAFE24_SANDBOX_BIN="$bin" "$venv/bin/pytest" -q -p no:cacheprovider
+  )
 }
