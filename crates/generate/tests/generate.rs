@@ -370,3 +370,27 @@ fn an_output_dir_escaping_through_a_symlink_is_refused() {
     );
     let _ = std::fs::remove_dir_all(&outside);
 }
+
+#[test]
+fn the_agent_definition_is_a_subagent_that_runs_the_generator() {
+    let p = Project::new(TASK);
+    let r = cafe24_generate::write_agent(&p.root);
+    assert_eq!(r.exit_code, 0, "{r:?}");
+    let text = std::fs::read_to_string(p.root.join(cafe24_generate::agent::PATH)).expect("written");
+    let front = text
+        .strip_prefix("---\n")
+        .and_then(|t| t.split_once("\n---\n"))
+        .map(|(f, _)| f)
+        .expect("front matter");
+    for key in ["name: cafe24-oauth-generator", "description: ", "tools: "] {
+        assert!(
+            front.lines().any(|l| l.starts_with(key)),
+            "{key} in\n{front}"
+        );
+    }
+    assert!(text.contains("cafe24-oauth generate") && text.contains("result-oauth.md"));
+    assert!(
+        text.contains("Do not write or edit OAuth\ncode yourself")
+            || text.contains("never write Cafe24 OAuth code by hand")
+    );
+}
