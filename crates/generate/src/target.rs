@@ -28,7 +28,12 @@ pub const TARGETS: &[Target] = &[
         dir: "python-fastapi",
         built: true,
         webhook_only: &["webhooks/", "tests/webhooks/"],
-        user_owned: &["main.py", "config/settings.py", ".env.example", "pyproject.toml"],
+        user_owned: &[
+            "main.py",
+            "config/settings.py",
+            ".env.example",
+            "pyproject.toml",
+        ],
         dependency_files: &["requirements.txt", "requirements-dev.txt", ".gitignore"],
         not_output: &["render_dev.py"],
     },
