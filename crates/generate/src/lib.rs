@@ -303,7 +303,7 @@ fn run(opts: &Options, task: &Task) -> Result<Report, String> {
 fn operations(
     task: &Task,
     plan: &Plan,
-    previous: Option<&(Manifest, BTreeMap<String, String>)>,
+    previous: Option<&manifest::Previous>,
     next: &Manifest,
 ) -> Vec<Op> {
     let at = |p: &str| {

@@ -13,6 +13,9 @@ pub const DIR: &str = ".cafe24-oauth";
 pub const FILE: &str = ".cafe24-oauth/manifest.json";
 pub const BASE_DIR: &str = ".cafe24-oauth/base";
 
+/// The last run: its manifest and, per file, the base content it recorded.
+pub type Previous = (Manifest, BTreeMap<String, String>);
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub generator_version: String,
@@ -51,9 +54,7 @@ pub enum ManifestError {
 
 impl Manifest {
     /// The manifest and base contents under `output`, or `None` on a first run.
-    pub fn load(
-        output: &Path,
-    ) -> Result<Option<(Manifest, BTreeMap<String, String>)>, ManifestError> {
+    pub fn load(output: &Path) -> Result<Option<Previous>, ManifestError> {
         let path = output.join(FILE);
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,

@@ -76,7 +76,7 @@ pub struct Inputs<'a> {
     /// The files on disk now (those that exist among every path concerned).
     pub disk: &'a BTreeMap<String, String>,
     /// The last run's manifest and its base contents, if any.
-    pub previous: Option<&'a (Manifest, BTreeMap<String, String>)>,
+    pub previous: Option<&'a manifest::Previous>,
     pub force: bool,
 }
 
@@ -124,20 +124,19 @@ pub fn plan(inputs: &Inputs<'_>) -> Plan {
                 p.note = Some("the app's file: created once, never overwritten".into());
                 p
             }
-            Some(current) if inputs.target.is_dependency_file(path) && !inputs.force => {
-                let merged = if path == ".gitignore" || path.ends_with("/.gitignore") {
-                    deps::merge_lines(current, new)
-                } else {
-                    let (merged, found) = deps::merge_requirements(current, new);
-                    clashes.extend(found.into_iter().map(|c| format!("{path}: {c}")));
-                    merged
-                };
+            Some(current)
+                if inputs.target.is_dependency_file(path)
+                    && !inputs.force
+                    && deps::merge(path, current, new).is_some() =>
+            {
+                let (merged, found) = deps::merge(path, current, new).unwrap_or_default();
+                clashes.extend(found.into_iter().map(|c| format!("{path}: {c}")));
                 if merged == *current {
                     Planned::new(path, Change::Unchanged)
                 } else {
                     let mut p = Planned::new(path, Change::Merged);
                     p.write = Some(merged);
-                    p.note = Some("added the dependencies the app lacked".into());
+                    p.note = Some("added the entries the app lacked".into());
                     p
                 }
             }

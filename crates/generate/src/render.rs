@@ -21,6 +21,9 @@ pub fn template_files(dir: &str) -> impl Iterator<Item = (&'static str, &'static
     })
 }
 
+/// A template folder name replaced by the package's path.
+pub const PACKAGE_DIR: &str = "__package_path__";
+
 #[derive(Debug, thiserror::Error)]
 #[error("template {path}: {message}")]
 pub struct RenderError {
@@ -38,9 +41,13 @@ pub fn render(
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_keep_trailing_newline(true);
+    let package = task.java_package();
+    let package_path = package.replace('.', "/");
     let context = minijinja::context! {
         app_name => &task.app_name,
         package_name => task.package_name(),
+        package => &package,
+        package_path => &package_path,
         scopes => &task.required_scopes,
         include_webhook_handler => task.include_webhook_handler,
         generator_version => generator_version,

@@ -10,7 +10,8 @@ pub struct Target {
     pub dir: &'static str,
     /// `false`: planned; asking for it fails plainly, never with a stub.
     pub built: bool,
-    /// Paths (a trailing `/` for a folder) generated only with `include_webhook_handler`.
+    /// Paths (a trailing `/` for a folder, a `/` first to match anywhere below) generated only
+    /// with `include_webhook_handler`.
     pub webhook_only: &'static [&'static str],
     /// Created once; after that the file is the app's and never touched again.
     pub user_owned: &'static [&'static str],
@@ -82,10 +83,14 @@ impl Target {
     }
 
     fn matches(rules: &[&str], path: &str) -> bool {
-        rules.iter().any(|r| match r.strip_suffix('/') {
-            Some(dir) => path.starts_with(&format!("{dir}/")),
-            None => path == *r,
-        })
+        rules
+            .iter()
+            .any(|r| match (r.strip_prefix('/'), r.strip_suffix('/')) {
+                // `/webhooks/`: a folder of that name anywhere (Kotlin packages nest it deep).
+                (Some(anywhere), _) => format!("/{path}").contains(&format!("/{anywhere}")),
+                (None, Some(dir)) => path.starts_with(&format!("{dir}/")),
+                (None, None) => path == *r,
+            })
     }
 
     pub fn is_webhook_only(&self, path: &str) -> bool {

@@ -41,6 +41,18 @@ impl Task {
         self.app_name.replace('-', "_")
     }
 
+    /// Kotlin: the task's `package`, or `com.example.` and the app name's letters and digits.
+    pub fn java_package(&self) -> String {
+        self.package.clone().unwrap_or_else(|| {
+            let name: String = self
+                .app_name
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect();
+            format!("com.example.{name}")
+        })
+    }
+
     pub fn target(&self) -> &'static Target {
         Target::find(&self.language, &self.framework)
             .unwrap_or_else(|| unreachable!("validated on parse"))
