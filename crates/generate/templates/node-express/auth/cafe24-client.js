@@ -36,7 +36,11 @@ const RETRIED_STATUSES = new Set([500, 503, 504]);
 /** @typedef {Record<string, string | number> | Array<[string, string | number]>} Query */
 /** @typedef {{ status: number, body: any, attempts: number, limit: LimitReport }} ApiResponse */
 /** @typedef {{ product_no: number, product_code?: string, product_name?: string, price?: string } & Record<string, unknown>} Product */
-/** @typedef {{ variant_code: string, quantity?: number, display?: string, selling?: string } & Record<string, unknown>} Variant */
+/**
+ * A variant: `quantity` in lists, under `inventories` in the answer to an update.
+ * @typedef {{ variant_code: string, quantity?: number, display?: string, selling?: string,
+ *   inventories?: { quantity?: number } & Record<string, unknown> } & Record<string, unknown>} Variant
+ */
 /** @typedef {{ shop_no?: number, mall_id?: string, shop_name?: string } & Record<string, unknown>} StoreInfo */
 /** @typedef {{ quantity?: number, display?: 'T' | 'F', selling?: 'T' | 'F', additional_amount?: string } & Record<string, unknown>} VariantUpdate */
 

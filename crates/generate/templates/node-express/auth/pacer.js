@@ -96,6 +96,7 @@ export class MallPacer {
     await previous;
     try {
       const started = this.#timer.now();
+      let waited = false;
       for (;;) {
         const now = this.#timer.now();
         this.#drainTo(now);
@@ -105,7 +106,7 @@ export class MallPacer {
         } else if (this.#level + 1 <= this.#size + EPSILON) {
           this.#level += 1;
           this.stats.granted += 1;
-          if (now > started) {
+          if (waited) {
             this.stats.delayed += 1;
             this.stats.waitedMs += now - started;
           }
@@ -115,6 +116,7 @@ export class MallPacer {
         }
         if (deadline !== undefined && wake > deadline) throw new PastDeadline('no room in the bucket before the deadline');
         await this.#timer.sleep(wake - now, signal);
+        waited = true;
       }
     } finally {
       release();
