@@ -109,11 +109,11 @@ export async function startTestApp({ env, clock, runWorker = true, logger, mount
 /**
  * The merchant's browser: opens the sandbox's launch link on the app, follows /install to the
  * (auto-approving) consent page, and brings the code back to the app's callback.
- * @param {{ app: TestApp, sandbox: Sandbox, mallId: string }} options
+ * @param {{ app: TestApp, sandbox: Sandbox, mallId: string, clientId?: string }} options
  * @returns {Promise<Response>} the callback's answer
  */
-export async function installMall({ app, sandbox, mallId }) {
-  const launch = await sandbox.launchUrl(mallId);
+export async function installMall({ app, sandbox, mallId, clientId }) {
+  const launch = await sandbox.launchUrl(mallId, { clientId });
   const install = await fetch(`${app.url}/install${launch.search}`, { redirect: 'manual' });
   assert.equal(install.status, 302, await install.text());
   const consent = await fetch(/** @type {string} */ (install.headers.get('location')), { redirect: 'manual' });
@@ -141,10 +141,11 @@ export async function eventually(probe, { timeoutMs = 10_000, what = 'the condit
 
 /**
  * Installs a mall and waits until its tokens are stored.
- * @param {{ app: TestApp, sandbox: Sandbox, mallId: string }} options
+ * @param {{ app: TestApp, sandbox: Sandbox, mallId: string, clientId?: string }} options
  */
-export async function installedMall({ app, sandbox, mallId }) {
-  const answer = await installMall({ app, sandbox, mallId });
+export async function installedMall(options) {
+  const { app, mallId } = options;
+  const answer = await installMall(options);
   assert.equal(answer.status, 200, await answer.clone().text());
   await app.cafe24.exchanger.drain();
   return eventually(async () => (await app.cafe24.store.readTokens(mallId)) ?? undefined, { what: `the install of ${mallId}` });

@@ -85,10 +85,12 @@ export class Sandbox {
   /**
    * A launch URL (App URL + signed query) for a mall, as Cafe24 would open it.
    * @param {string} mallId
+   * @param {{ clientId?: string }} [options] the app (default: the sandbox's first)
    * @returns {Promise<URL>}
    */
-  async launchUrl(mallId) {
-    const { url } = await this.control('GET', `/launch-url?mall_id=${mallId}`);
+  async launchUrl(mallId, { clientId } = {}) {
+    const query = new URLSearchParams({ mall_id: mallId, ...(clientId ? { client_id: clientId } : {}) });
+    const { url } = await this.control('GET', `/launch-url?${query}`);
     return new URL(url);
   }
 
