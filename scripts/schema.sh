@@ -36,14 +36,15 @@ schema_test() {
     sleep 0.1
   done
   echo "== schemathesis run /openapi.json (max $examples examples per operation)" >&2
-  timeout 600 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
+  # From the scratch folder: Schemathesis keeps a cache where it runs.
+  (cd "$dir" && timeout 600 "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" \
     --checks all --exclude-checks positive_data_acceptance \
     --phases examples,fuzzing,stateful \
     --max-examples "$examples" --workers 2 --seed 20261130 \
     --header "Authorization: Bearer schema-admin-token-0123456789abcdef0123" \
     --header "X-Api-Key: schema-webhook-key-0123" \
     --suppress-health-check all --max-response-time 15 \
-    --report junit --report-dir "$dir/report" || status=1
+    --report junit --report-dir "$dir/report") || status=1
   kill "${pids[@]}" 2>/dev/null
   wait "${pids[@]}" 2>/dev/null
   if [ "$status" -ne 0 ]; then tail -n 20 "$dir/serve.log" >&2; fi
