@@ -69,7 +69,7 @@ export class Cafe24Refused extends Cafe24ApiError {
     super(`Cafe24 answered ${status}: ${message.slice(0, 200)}`, { attempts });
     this.status = status;
     this.body = body;
-    this.code = error !== null && typeof error === 'object' ? error.code ?? null : null;
+    this.code = error !== null && typeof error === 'object' ? (error.code ?? null) : null;
     this.cafe24Message = message;
   }
 }
@@ -120,7 +120,9 @@ export function adminPath(raw) {
 function queryString(query) {
   if (query === undefined) return '';
   const pairs = Array.isArray(query) ? query : Object.entries(query);
-  const search = new URLSearchParams(pairs.map(([key, value]) => /** @type {[string, string]} */ ([key, String(value)]))).toString();
+  const search = new URLSearchParams(
+    pairs.map(([key, value]) => /** @type {[string, string]} */ ([key, String(value)])),
+  ).toString();
   return search ? `?${search}` : '';
 }
 
@@ -191,7 +193,8 @@ export class MallClient {
       try {
         await this.pacer.acquire({ deadline, signal });
       } catch (error) {
-        if (error instanceof PastDeadline) throw new Cafe24Deadline("no room in the mall's call budget before the deadline", { attempts });
+        if (error instanceof PastDeadline)
+          throw new Cafe24Deadline("no room in the mall's call budget before the deadline", { attempts });
         throw error;
       }
       attempts += 1;
@@ -200,7 +203,10 @@ export class MallClient {
       let retry;
       if ('failed' in answer) {
         if (signal?.aborted) throw signal.reason;
-        const unreachable = new Cafe24Unreachable(`Cafe24 could not be reached: ${describeTransportError(answer.failed)}`, { attempts });
+        const unreachable = new Cafe24Unreachable(
+          `Cafe24 could not be reached: ${describeTransportError(answer.failed)}`,
+          { attempts },
+        );
         if (!idempotent) throw unreachable;
         failures += 1;
         retry = { error: unreachable, reason: 'transport', waitMs: this.#backoff(failures) };
@@ -211,7 +217,11 @@ export class MallClient {
           if (answer.body === UNREADABLE) throw new MalformedAnswer("Cafe24's answer is not JSON", { attempts });
           return { status: answer.status, body: answer.body, attempts, limit };
         }
-        const refused = new Cafe24Refused({ status: answer.status, body: answer.body === UNREADABLE ? null : answer.body, attempts });
+        const refused = new Cafe24Refused({
+          status: answer.status,
+          body: answer.body === UNREADABLE ? null : answer.body,
+          attempts,
+        });
         if (answer.status === 401 && !refreshed) {
           // Refused before processing: refresh once (or pick up another caller's refresh).
           refreshed = true;
@@ -240,7 +250,10 @@ export class MallClient {
         throw new Cafe24Deadline(`no success before the deadline: ${retry.error.message}`, { attempts });
       }
       const waitMs = Math.round(retry.waitMs);
-      c.logger.warn({ mallId: this.mallId, method: verb, path, reason: retry.reason, attempt: attempts, waitMs }, 'retrying');
+      c.logger.warn(
+        { mallId: this.mallId, method: verb, path, reason: retry.reason, attempt: attempts, waitMs },
+        'retrying',
+      );
       if (waitMs > 0) await timer.sleep(waitMs, signal);
     }
   }
@@ -357,7 +370,10 @@ export class MallClient {
     let offset = 0;
     let lastKey = -1;
     for (;;) {
-      const query = offset === null ? { ...filters, limit: PAGE_LIMIT, since_product_no: Math.max(lastKey, 0) } : { ...filters, limit: PAGE_LIMIT, order: 'asc', offset };
+      const query =
+        offset === null
+          ? { ...filters, limit: PAGE_LIMIT, since_product_no: Math.max(lastKey, 0) }
+          : { ...filters, limit: PAGE_LIMIT, order: 'asc', offset };
       const items = listOf(take(await this.get('/products', query), 'products'), isProduct, 'products');
       const fresh = items.filter((item) => {
         if (item.product_no <= lastKey) return false;
@@ -365,7 +381,8 @@ export class MallClient {
         return true;
       });
       const full = items.length >= PAGE_LIMIT;
-      if (full && fresh.length === 0) throw new NoProgress('a full page of products brought nothing new; paging stopped');
+      if (full && fresh.length === 0)
+        throw new NoProgress('a full page of products brought nothing new; paging stopped');
       if (fresh.length) yield fresh;
       if (!full) return;
       offset = offset !== null && offset + PAGE_LIMIT <= PRODUCTS_OFFSET_CAP ? offset + PAGE_LIMIT : null;
@@ -417,7 +434,8 @@ function parseJson(text) {
  * @param {string} key
  */
 function take(body, key) {
-  if (body === null || typeof body !== 'object' || !(key in body)) throw new MalformedAnswer(`no "${key}" in the answer`);
+  if (body === null || typeof body !== 'object' || !(key in body))
+    throw new MalformedAnswer(`no "${key}" in the answer`);
   return body[key];
 }
 
@@ -441,7 +459,8 @@ function one(value, is, what) {
  * @returns {T[]}
  */
 function listOf(value, is, what) {
-  if (!Array.isArray(value) || !value.every(is)) throw new MalformedAnswer(`"${what}" does not have the expected shape`);
+  if (!Array.isArray(value) || !value.every(is))
+    throw new MalformedAnswer(`"${what}" does not have the expected shape`);
   return value;
 }
 

@@ -72,7 +72,10 @@ export class TrackedWork {
       const left = until - Date.now();
       if (left <= 0) return false;
       const timer = new AbortController();
-      await Promise.race([Promise.allSettled([...this.#inFlight]), delay(left, undefined, { signal: timer.signal }).catch(() => {})]);
+      await Promise.race([
+        Promise.allSettled([...this.#inFlight]),
+        delay(left, undefined, { signal: timer.signal }).catch(() => {}),
+      ]);
       timer.abort();
     }
     return true;

@@ -46,7 +46,10 @@ export class KeyRing {
   static parse(raw) {
     /** @type {Map<string, Buffer>} */
     const keys = new Map();
-    const entries = raw.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+    const entries = raw
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== '');
     for (const [index, entry] of entries.entries()) {
       const colon = entry.indexOf(':');
       if (colon < 0) throw new KeyRingError(`entry ${index + 1} must look like id:BASE64`);

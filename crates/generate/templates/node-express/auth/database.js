@@ -170,7 +170,8 @@ export class Database {
     const run = async () => {
       const client = await this.#pool.connect();
       /** @param {Error} error */
-      const onError = (error) => this.#logger.warn({ error: errorName(error) }, 'a database connection failed in a transaction');
+      const onError = (error) =>
+        this.#logger.warn({ error: errorName(error) }, 'a database connection failed in a transaction');
       client.on('error', onError);
       let broken = false;
       try {

@@ -122,7 +122,9 @@ export function requestLimits({ maxBodyBytes, timeoutMs }) {
     }
     const declared = Number(req.get('content-length') ?? 0);
     if (declared > maxBodyBytes) {
-      return sendError(req, res, new HttpError(413, 'body_too_large', 'The request body is too large.'), { json: true });
+      return sendError(req, res, new HttpError(413, 'body_too_large', 'The request body is too large.'), {
+        json: true,
+      });
     }
     const timer = setTimeout(() => {
       if (!res.headersSent) {

@@ -91,18 +91,33 @@ export class Exchanger {
    */
   async runOnce() {
     const lifetimeSecs = this.#settings.codeLifetimeSecs;
-    const summary = { expired: await this.#store.expireCodes(lifetimeSecs), claimed: 0, exchanged: 0, failed: 0, retried: 0 };
-    const claimed = await this.#store.claimCodes({ lifetimeSecs, leaseSecs: claimLeaseSecs(this.#settings), batch: BATCH });
+    const summary = {
+      expired: await this.#store.expireCodes(lifetimeSecs),
+      claimed: 0,
+      exchanged: 0,
+      failed: 0,
+      retried: 0,
+    };
+    const claimed = await this.#store.claimCodes({
+      lifetimeSecs,
+      leaseSecs: claimLeaseSecs(this.#settings),
+      batch: BATCH,
+    });
     summary.claimed = claimed.length;
     const claimedAt = performance.now();
     // Each exchange is detached: once a code is sent, its tokens are stored whatever happens
     // to this pass.
-    const outcomes = await Promise.allSettled(claimed.map((code) => this.#work.run(() => this.#exchangeOne(code, claimedAt))));
+    const outcomes = await Promise.allSettled(
+      claimed.map((code) => this.#work.run(() => this.#exchangeOne(code, claimedAt))),
+    );
     for (const outcome of outcomes) {
       if (outcome.status === 'fulfilled') {
         summary[outcome.value] += 1;
       } else {
-        this.#logger.error({ error: errorName(outcome.reason) }, 'recording an exchange failed; the claim will be retried');
+        this.#logger.error(
+          { error: errorName(outcome.reason) },
+          'recording an exchange failed; the claim will be retried',
+        );
         summary.failed += 1;
       }
     }
@@ -117,7 +132,8 @@ export class Exchanger {
     const total = { expired: 0, claimed: 0, exchanged: 0, failed: 0, retried: 0 };
     for (;;) {
       const summary = await this.runOnce();
-      for (const key of /** @type {const} */ (['expired', 'claimed', 'exchanged', 'failed', 'retried'])) total[key] += summary[key];
+      for (const key of /** @type {const} */ (['expired', 'claimed', 'exchanged', 'failed', 'retried']))
+        total[key] += summary[key];
       if (summary.claimed === 0) return total;
     }
   }
@@ -176,7 +192,8 @@ export class Exchanger {
         this.#listening = true;
         await ended;
       } catch (error) {
-        if (!signal.aborted) this.#logger.warn({ error: errorName(error) }, 'listening for stored codes failed; polling meanwhile');
+        if (!signal.aborted)
+          this.#logger.warn({ error: errorName(error) }, 'listening for stored codes failed; polling meanwhile');
       } finally {
         this.#listening = false;
         signal.removeEventListener('abort', hangUp);
@@ -194,7 +211,8 @@ export class Exchanger {
   async #exchangeOne(code, claimedAt) {
     const lifetimeMs = this.#settings.codeLifetimeSecs * 1000;
     const ageMs = () => code.ageSecs * 1000 + performance.now() - claimedAt;
-    if (ageMs() + SEND_MARGIN_MS >= lifetimeMs) return this.#finish(code, 'expired', 'not exchanged within the code lifetime');
+    if (ageMs() + SEND_MARGIN_MS >= lifetimeMs)
+      return this.#finish(code, 'expired', 'not exchanged within the code lifetime');
     let tokens;
     try {
       tokens = await this.#endpoint.exchange(code.mallId, new Secret(code.code));
@@ -208,7 +226,10 @@ export class Exchanger {
       if (ageMs() + backoffMs + SEND_MARGIN_MS >= lifetimeMs) {
         return this.#finish(code, 'expired', `Cafe24 unreachable within the code lifetime: ${error.message}`);
       }
-      this.#logger.warn({ codeId: code.id, mallId: code.mallId, error: error.message, backoffMs }, 'exchange failed; retrying');
+      this.#logger.warn(
+        { codeId: code.id, mallId: code.mallId, error: error.message, backoffMs },
+        'exchange failed; retrying',
+      );
       await sleep(backoffMs);
       if (!(await this.#store.retryCode(code, error.message))) {
         this.#logger.warn({ codeId: code.id }, 'the claim was taken over before it was put back');

@@ -53,7 +53,8 @@ export function rawQuery(req) {
  */
 export function singleParam(params, name) {
   const values = params.getAll(name);
-  if (values.length > 1) throw HttpError.badRequest('duplicate_parameter', `The parameter ${name} appears more than once.`);
+  if (values.length > 1)
+    throw HttpError.badRequest('duplicate_parameter', `The parameter ${name} appears more than once.`);
   return values[0] || null;
 }
 
@@ -77,9 +78,12 @@ export function authorizeUrl(settings, mallId, state) {
 
 /** @param {LaunchError} error */
 function launchRefusal(error) {
-  if (error instanceof LaunchHmacMissing) return new HttpError(403, error.code, 'This app must be opened from the Cafe24 admin.');
-  if (error instanceof LaunchStale) return new HttpError(403, error.code, 'This launch link has expired; open the app again from Cafe24.');
-  if (error instanceof LaunchBadTimestamp) return new HttpError(403, error.code, 'The launch request has no valid timestamp.');
+  if (error instanceof LaunchHmacMissing)
+    return new HttpError(403, error.code, 'This app must be opened from the Cafe24 admin.');
+  if (error instanceof LaunchStale)
+    return new HttpError(403, error.code, 'This launch link has expired; open the app again from Cafe24.');
+  if (error instanceof LaunchBadTimestamp)
+    return new HttpError(403, error.code, 'The launch request has no valid timestamp.');
   return new HttpError(403, error.code, 'The launch request signature is invalid.');
 }
 
@@ -146,7 +150,10 @@ export function oauthRouter(cafe24) {
     const code = param('code');
     const state = param('state');
     if (code === null || state === null) {
-      throw new Refusal('missing_parameter', HttpError.badRequest('missing_parameter', 'Both code and state are required.'));
+      throw new Refusal(
+        'missing_parameter',
+        HttpError.badRequest('missing_parameter', 'Both code and state are required.'),
+      );
     }
     if (Buffer.byteLength(code) > MAX_CODE_BYTES || !PRINTABLE_ASCII.test(code)) {
       throw new Refusal('invalid_code', HttpError.badRequest('invalid_parameter', 'The code is malformed.'));
@@ -176,7 +183,10 @@ export function oauthRouter(cafe24) {
       throw error;
     }
     if (stored.outcome === 'state_already_used') {
-      throw new Refusal('state_replayed', new HttpError(409, 'state_already_used', 'This authorization was already completed.'));
+      throw new Refusal(
+        'state_replayed',
+        new HttpError(409, 'state_already_used', 'This authorization was already completed.'),
+      );
     }
     if (stored.outcome === 'too_many_pending') {
       logger.warn({ mallId }, 'too many codes waiting for this mall; refused');

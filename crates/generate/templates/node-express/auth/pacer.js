@@ -114,7 +114,8 @@ export class MallPacer {
         } else {
           wake = now + (this.#level + 1 - this.#size) / this.#drainPerMs;
         }
-        if (deadline !== undefined && wake > deadline) throw new PastDeadline('no room in the bucket before the deadline');
+        if (deadline !== undefined && wake > deadline)
+          throw new PastDeadline('no room in the bucket before the deadline');
         await this.#timer.sleep(wake - now, signal);
         waited = true;
       }

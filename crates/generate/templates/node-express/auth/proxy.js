@@ -40,8 +40,10 @@ function bearer(req) {
  */
 function failure(error) {
   if (error instanceof Cafe24Unreachable) return new HttpError(502, 'bad_gateway', 'Cafe24 could not be reached.');
-  if (error instanceof Cafe24Deadline) return new HttpError(504, 'deadline', 'Cafe24 did not answer successfully in time.');
-  if (error instanceof InvalidApiRequest) return HttpError.badRequest('invalid_request', 'The request cannot be forwarded.');
+  if (error instanceof Cafe24Deadline)
+    return new HttpError(504, 'deadline', 'Cafe24 did not answer successfully in time.');
+  if (error instanceof InvalidApiRequest)
+    return HttpError.badRequest('invalid_request', 'The request cannot be forwarded.');
   if (error instanceof Cafe24ApiError) return new HttpError(502, 'bad_gateway', "Cafe24's answer was unreadable.");
   if (error instanceof NotInstalled) return new HttpError(404, 'not_installed', 'The mall has not installed the app.');
   if (error instanceof NeedsReauth || error instanceof Revoked) {
@@ -78,11 +80,13 @@ export function proxyRouter(cafe24) {
     }
     // Nothing percent-encoded is forwarded: an encoded dot could climb out of the Admin API.
     const path = req.originalUrl.split('?', 1)[0];
-    if (path.includes('%')) throw HttpError.badRequest('invalid_path', 'The path must not contain percent-encoded characters.');
+    if (path.includes('%'))
+      throw HttpError.badRequest('invalid_path', 'The path must not contain percent-encoded characters.');
     const mallId = String(req.params.mallId);
     if (!isMallId(mallId)) throw HttpError.badRequest('invalid_mall_id', 'The mall id is not valid.');
     const rest = path.slice(`${req.baseUrl}/internal/malls/${mallId}/api/v2/`.length);
-    if (!rest.startsWith('admin/')) throw new HttpError(404, 'not_found', 'Only the Admin API (/api/v2/admin/…) is forwarded.');
+    if (!rest.startsWith('admin/'))
+      throw new HttpError(404, 'not_found', 'Only the Admin API (/api/v2/admin/…) is forwarded.');
     if (!FORWARDED.has(req.method)) {
       throw new HttpError(405, 'method_not_allowed', 'Only GET, POST, PUT and DELETE are forwarded.');
     }

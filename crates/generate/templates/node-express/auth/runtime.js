@@ -104,7 +104,15 @@ export async function startCafe24(settings, options = {}) {
   const work = new TrackedWork();
   const store = new Store(db, { logger });
   const endpoint = new TokenEndpoint({ dispatcher, settings, clock });
-  const tokens = new TokenManager({ store, endpoint, sealer: new Sealer(settings.keyRing), settings, work, clock, logger });
+  const tokens = new TokenManager({
+    store,
+    endpoint,
+    sealer: new Sealer(settings.keyRing),
+    settings,
+    work,
+    clock,
+    logger,
+  });
   const cafe24 = new Cafe24({
     settings,
     logger,

@@ -161,8 +161,19 @@ function tokenRow(row) {
  */
 function replaceParams(t, version, at) {
   return [
-    t.mallId, version, t.shopNo, t.userId, t.scopes.join(','), t.keyId, t.accessToken,
-    t.accessExpiresAt, t.refreshToken, t.refreshExpiresAt, t.issuedAt, at, t.note,
+    t.mallId,
+    version,
+    t.shopNo,
+    t.userId,
+    t.scopes.join(','),
+    t.keyId,
+    t.accessToken,
+    t.accessExpiresAt,
+    t.refreshToken,
+    t.refreshExpiresAt,
+    t.issuedAt,
+    at,
+    t.note,
   ];
 }
 
@@ -280,7 +291,13 @@ export class Store {
    */
   async claimCodes({ lifetimeSecs, leaseSecs, batch }) {
     const { rows } = await this.db.query(CLAIM_CODES, [lifetimeSecs, leaseSecs, batch], { background: true });
-    return rows.map((r) => ({ id: Number(r.id), code: r.code, mallId: r.mall_id, ageSecs: r.age, attempts: r.attempts }));
+    return rows.map((r) => ({
+      id: Number(r.id),
+      code: r.code,
+      mallId: r.mall_id,
+      ageSecs: r.age,
+      attempts: r.attempts,
+    }));
   }
 
   /**
@@ -313,8 +330,18 @@ export class Store {
     return this.db.transaction(
       async (client) => {
         const { rows } = await client.query(INSTALL, [
-          t.mallId, t.shopNo, t.userId, t.clientId, t.scopes.join(','), t.keyId, t.accessToken,
-          t.accessExpiresAt, t.refreshToken, t.refreshExpiresAt, t.issuedAt, t.note,
+          t.mallId,
+          t.shopNo,
+          t.userId,
+          t.clientId,
+          t.scopes.join(','),
+          t.keyId,
+          t.accessToken,
+          t.accessExpiresAt,
+          t.refreshToken,
+          t.refreshExpiresAt,
+          t.issuedAt,
+          t.note,
         ]);
         await client.query(CODE_EXCHANGED, [code.id, code.attempts]);
         await client.query("INSERT INTO cafe24.mall_events (mall_id, kind) VALUES ($1, 'installed')", [t.mallId]);
@@ -346,9 +373,13 @@ export class Store {
    * @param {string} [detail]
    */
   async recordEvent(mallId, kind, detail = '') {
-    await this.db.query('INSERT INTO cafe24.mall_events (mall_id, kind, detail) VALUES ($1, $2, $3)', [mallId, kind, detail], {
-      background: true,
-    });
+    await this.db.query(
+      'INSERT INTO cafe24.mall_events (mall_id, kind, detail) VALUES ($1, $2, $3)',
+      [mallId, kind, detail],
+      {
+        background: true,
+      },
+    );
   }
 
   /**
@@ -388,7 +419,8 @@ export class Store {
       throw error;
     }
     /** @param {Error} error */
-    const onError = (error) => this.#logger.warn({ mallId, error: errorName(error) }, 'the lock session of a mall failed');
+    const onError = (error) =>
+      this.#logger.warn({ mallId, error: errorName(error) }, 'the lock session of a mall failed');
     client.on('error', onError);
     const waitLeft = Math.max(waitMs - (Date.now() - started), 1);
     /** @type {NodeJS.Timeout | undefined} */
@@ -419,7 +451,10 @@ export class Store {
         const { rows } = await client.query(UNLOCK, [mallId]);
         released = rows[0]?.released === true;
       } catch (error) {
-        this.#logger.warn({ mallId, error: errorName(error) }, 'releasing the lock of a mall failed; closing its session');
+        this.#logger.warn(
+          { mallId, error: errorName(error) },
+          'releasing the lock of a mall failed; closing its session',
+        );
       }
       client.off('error', onError);
       client.release(!released);

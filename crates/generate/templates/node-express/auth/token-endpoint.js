@@ -36,7 +36,8 @@ export function parseCafe24Instant(raw) {
   const zone = match[8];
   let offsetMinutes = KST_OFFSET_MINUTES;
   if (zone === 'Z' || zone === 'z') offsetMinutes = 0;
-  else if (zone !== undefined) offsetMinutes = (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
+  else if (zone !== undefined)
+    offsetMinutes = (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
   const wall = new Date(Date.UTC(year, month - 1, day, hour, minute, second, millis));
   // Date.UTC rolls 2021-02-30 over to March: a value that does not round-trip is not a date.
   if (wall.getUTCMonth() !== month - 1 || wall.getUTCDate() !== day || wall.getUTCHours() !== hour || second > 59) {
@@ -87,8 +88,19 @@ function shopNoOf(value) {
  * @returns {TokenSet}
  */
 function parseStrict(data) {
-  for (const name of ['issued_at', 'mall_id', 'user_id', 'client_id', 'token_type', 'access_token', 'refresh_token', 'expires_at', 'refresh_token_expires_at']) {
-    if (data[name] != null && typeof data[name] !== 'string') throw new TokenParseError(`token response has a non-text ${name}`);
+  for (const name of [
+    'issued_at',
+    'mall_id',
+    'user_id',
+    'client_id',
+    'token_type',
+    'access_token',
+    'refresh_token',
+    'expires_at',
+    'refresh_token_expires_at',
+  ]) {
+    if (data[name] != null && typeof data[name] !== 'string')
+      throw new TokenParseError(`token response has a non-text ${name}`);
   }
   /** @param {string} name */
   const required = (name) => {
@@ -136,7 +148,8 @@ export function parseTokenResponse(body, now) {
   } catch {
     throw new TokenParseError('token response is not JSON');
   }
-  if (data === null || typeof data !== 'object' || Array.isArray(data)) throw new TokenParseError('token response is not a JSON object');
+  if (data === null || typeof data !== 'object' || Array.isArray(data))
+    throw new TokenParseError('token response is not a JSON object');
   /** @type {Record<string, unknown>} */
   const fields = data;
   try {
@@ -144,7 +157,8 @@ export function parseTokenResponse(body, now) {
   } catch (problem) {
     if (!(problem instanceof TokenParseError)) throw problem;
     /** @param {string} name */
-    const text = (name) => (typeof fields[name] === 'string' && fields[name] !== '' ? /** @type {string} */ (fields[name]) : null);
+    const text = (name) =>
+      typeof fields[name] === 'string' && fields[name] !== '' ? /** @type {string} */ (fields[name]) : null;
     /** @param {string} name */
     const instant = (name) => {
       const raw = text(name);
@@ -223,7 +237,11 @@ export class OAuthError extends Error {
 export function classify(status, body, sentSecrets) {
   if (status === 429 || status >= 500) return new OAuthError('unavailable', `Cafe24 answered ${status}`, { status });
   /** @param {string} text */
-  const scrub = (text) => sentSecrets.filter(Boolean).reduce((out, s) => out.split(s).join('[redacted]'), text).slice(0, MAX_ERROR_TEXT);
+  const scrub = (text) =>
+    sentSecrets
+      .filter(Boolean)
+      .reduce((out, s) => out.split(s).join('[redacted]'), text)
+      .slice(0, MAX_ERROR_TEXT);
   let parsed;
   try {
     parsed = JSON.parse(body);
@@ -237,9 +255,15 @@ export function classify(status, body, sentSecrets) {
     if (typeof parsed.error_description === 'string') description = scrub(parsed.error_description);
   }
   if ((status === 400 || status === 401) && error === 'invalid_grant') {
-    return new OAuthError('dead_grant', `Cafe24 refused the grant (${status} ${error}: ${description})`, { status, error });
+    return new OAuthError('dead_grant', `Cafe24 refused the grant (${status} ${error}: ${description})`, {
+      status,
+      error,
+    });
   }
-  return new OAuthError('rejected', `Cafe24 refused the request (${status} ${error}: ${description})`, { status, error });
+  return new OAuthError('rejected', `Cafe24 refused the request (${status} ${error}: ${description})`, {
+    status,
+    error,
+  });
 }
 
 /**
@@ -250,7 +274,8 @@ export function describeTransportError(error) {
   const err = /** @type {{ name?: string, code?: string, cause?: { code?: string } }} */ (error ?? {});
   const code = err.code ?? err.cause?.code ?? '';
   if (err.name === 'TimeoutError' || err.name === 'AbortError' || /TIMEOUT/.test(code)) return 'timed out';
-  if (['ECONNREFUSED', 'UND_ERR_CONNECT', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN'].includes(code)) return 'connection failed';
+  if (['ECONNREFUSED', 'UND_ERR_CONNECT', 'ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN'].includes(code))
+    return 'connection failed';
   if (['UND_ERR_SOCKET', 'ECONNRESET', 'UND_ERR_CLOSED', 'EPIPE'].includes(code)) {
     return 'the connection was closed without a complete answer';
   }
@@ -299,7 +324,10 @@ export class TokenEndpoint {
    * @param {'access_token' | 'refresh_token'} hint
    */
   async revoke(mallId, token, hint) {
-    const { status, body } = await this.#post(mallId, '/api/v2/oauth/revoke', { token: token.expose(), token_hint: hint });
+    const { status, body } = await this.#post(mallId, '/api/v2/oauth/revoke', {
+      token: token.expose(),
+      token_hint: hint,
+    });
     if (status < 200 || status >= 300) throw classify(status, body, this.#secrets(token));
   }
 
@@ -328,9 +356,10 @@ export class TokenEndpoint {
    */
   async #post(mallId, path, form) {
     const s = this.#settings;
+    const url = mallUrl(s.baseUrl, mallId, path);
     const basic = Buffer.from(`${s.clientId}:${s.clientSecret.expose()}`, 'utf8').toString('base64');
     try {
-      const response = await request(mallUrl(s.baseUrl, mallId, path), {
+      const response = await request(url, {
         dispatcher: this.#dispatcher,
         method: 'POST',
         headers: {

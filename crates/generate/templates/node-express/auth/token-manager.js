@@ -224,7 +224,9 @@ export class TokenManager {
    * @returns {Promise<boolean>} whether the mall was revoked now
    */
   uninstalled(mallId, { reason, occurredAt }) {
-    return this.#detached(mallId, () => this.#locked(mallId, (lock) => this.#uninstallLocked(lock, reason, occurredAt)));
+    return this.#detached(mallId, () =>
+      this.#locked(mallId, (lock) => this.#uninstallLocked(lock, reason, occurredAt)),
+    );
   }
 
   /**
@@ -400,7 +402,10 @@ export class TokenManager {
     try {
       written = await lock.replaceTokens(row.version, fresh, at);
     } catch (error) {
-      this.#logger.warn({ mallId, error: errorName(error) }, 'storing the refreshed pair failed; retrying on fresh connections');
+      this.#logger.warn(
+        { mallId, error: errorName(error) },
+        'storing the refreshed pair failed; retrying on fresh connections',
+      );
       written = await persist(() => this.#store.replaceTokens(row.version, fresh, at), {
         what: 'the refreshed pair',
         mallId,
@@ -440,7 +445,10 @@ export class TokenManager {
     const row = await lock.current();
     if (row === null) throw new NotInstalled(mallId);
     if (row.status === 'revoked') return;
-    for (const [kind, sealed] of /** @type {const} */ ([['refresh', row.refreshToken], ['access', row.accessToken]])) {
+    for (const [kind, sealed] of /** @type {const} */ ([
+      ['refresh', row.refreshToken],
+      ['access', row.accessToken],
+    ])) {
       const token = new Secret(this.#sealer.open(mallId, kind, row.keyId, sealed));
       try {
         await this.#endpoint.revoke(mallId, token, kind === 'refresh' ? 'refresh_token' : 'access_token');

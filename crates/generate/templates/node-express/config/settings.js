@@ -171,7 +171,9 @@ function listenAddr(raw) {
 
 const schema = z.object({
   // The app and Cafe24.
-  CAFE24_CLIENT_ID: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be printable ASCII without spaces, at most 128 bytes'),
+  CAFE24_CLIENT_ID: z
+    .string()
+    .regex(/^[\x21-\x7e]{1,128}$/, 'must be printable ASCII without spaces, at most 128 bytes'),
   CAFE24_CLIENT_SECRET: parsed((value) => new Secret(value)),
   CAFE24_REDIRECT_URI: parsed(redirectUri),
   CAFE24_SCOPES: parsed(parseScopes),
@@ -326,9 +328,12 @@ export function parseVariables(shape, values) {
   const issue = result.error.issues[0];
   const variable = String(issue.path[0] ?? 'configuration');
   if (values[variable] === undefined) throw new ConfigError(variable, 'is not set (required)');
-  throw new ConfigError(variable, issue.code === 'custom' || issue.code === 'invalid_format' || issue.code === 'invalid_value'
-    ? issue.message
-    : 'is malformed');
+  throw new ConfigError(
+    variable,
+    issue.code === 'custom' || issue.code === 'invalid_format' || issue.code === 'invalid_value'
+      ? issue.message
+      : 'is malformed',
+  );
 }
 
 /**
@@ -362,12 +367,16 @@ export function loadSettings(env = process.env) {
   }
   const reserved = v.DATABASE_RESERVED_CONNECTIONS ?? Math.max(Math.floor(v.DATABASE_MAX_CONNECTIONS / 4), 1);
   if (v.DATABASE_MAX_CONNECTIONS > 1 && reserved >= v.DATABASE_MAX_CONNECTIONS) {
-    throw new ConfigError('DATABASE_RESERVED_CONNECTIONS', 'must be less than DATABASE_MAX_CONNECTIONS (background work needs one)');
+    throw new ConfigError(
+      'DATABASE_RESERVED_CONNECTIONS',
+      'must be less than DATABASE_MAX_CONNECTIONS (background work needs one)',
+    );
   }
   if (v.CAFE24_API_BACKOFF_MAX_MS < v.CAFE24_API_BACKOFF_MS) {
     throw new ConfigError('CAFE24_API_BACKOFF_MAX_MS', 'must not be below CAFE24_API_BACKOFF_MS');
   }
-  const listen = v.LISTEN_ADDR ?? (v.PORT !== undefined ? { host: '0.0.0.0', port: v.PORT } : { host: '127.0.0.1', port: 8080 });
+  const listen =
+    v.LISTEN_ADDR ?? (v.PORT !== undefined ? { host: '0.0.0.0', port: v.PORT } : { host: '127.0.0.1', port: 8080 });
   return Object.freeze({
     clientId: v.CAFE24_CLIENT_ID,
     clientSecret: v.CAFE24_CLIENT_SECRET,

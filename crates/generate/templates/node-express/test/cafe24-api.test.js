@@ -26,7 +26,10 @@ let app;
 let clock;
 
 before(async () => {
-  [sandbox, database] = await Promise.all([startSandbox([...SANDBOX_FLAGS, '--products', '250']), createTestDatabase()]);
+  [sandbox, database] = await Promise.all([
+    startSandbox([...SANDBOX_FLAGS, '--products', '250']),
+    createTestDatabase(),
+  ]);
   clock = new TestClock(sandbox);
   const env = testEnv({ sandbox, databaseUrl: database.url, CAFE24_ADMIN_TOKEN: ADMIN_TOKEN });
   app = await startTestApp({ env, clock, runWorker: false });
@@ -45,7 +48,10 @@ describe('the Admin API client against the sandbox', () => {
     const numbers = [];
     for await (const page of shop.productPages()) numbers.push(...page.map((p) => p.product_no));
     assert.equal(numbers.length, 250);
-    assert.ok(numbers.every((no, i) => i === 0 || no > numbers[i - 1]), 'ascending, no duplicates');
+    assert.ok(
+      numbers.every((no, i) => i === 0 || no > numbers[i - 1]),
+      'ascending, no duplicates',
+    );
     const product = await shop.product(numbers[0]);
     assert.equal(product.product_no, numbers[0]);
     assert.equal(typeof product.product_code, 'string');
@@ -86,7 +92,10 @@ describe('the Admin API client against the sandbox', () => {
   });
 
   it("keeps Cafe24's refusal: status, code and message", async () => {
-    const refused = await app.cafe24.client.mall('catalog').product(99_999_999).catch((e) => e);
+    const refused = await app.cafe24.client
+      .mall('catalog')
+      .product(99_999_999)
+      .catch((e) => e);
     assert.ok(refused instanceof Cafe24Refused, String(refused));
     assert.equal(refused.status, 404);
     assert.equal(refused.attempts, 1);
@@ -99,7 +108,10 @@ describe('the admin proxy (contract §3.8)', () => {
    * @param {RequestInit & { token?: string | null }} [init]
    */
   const call = (path, { token = ADMIN_TOKEN, ...init } = {}) =>
-    fetch(`${app.url}${path}`, { ...init, headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...init.headers } });
+    fetch(`${app.url}${path}`, {
+      ...init,
+      headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...init.headers },
+    });
 
   /** @param {Response} response */
   const refusal = async (response) => [response.status, /** @type {{ error: string }} */ (await response.json()).error];
@@ -110,14 +122,17 @@ describe('the admin proxy (contract §3.8)', () => {
     assert.equal(typeof (/** @type {{ count: number }} */ (await response.json()).count), 'number');
     const missing = await call('/internal/malls/proxied/api/v2/admin/products/99999999');
     assert.equal(missing.status, 404);
-    assert.ok((/** @type {{ error: { code: number } }} */ (await missing.json())).error.code);
+    assert.ok(/** @type {{ error: { code: number } }} */ (await missing.json()).error.code);
   });
 
   it('refuses in the contract order', async () => {
     const unauthorized = await call('/internal/malls/proxied/api/v2/admin/products', { token: null });
     assert.equal(unauthorized.headers.get('www-authenticate'), 'Bearer');
     assert.deepEqual(await refusal(unauthorized), [401, 'unauthorized']);
-    assert.deepEqual(await refusal(await call('/internal/malls/proxied/api/v2/admin/products', { token: `${ADMIN_TOKEN}x` })), [403, 'forbidden']);
+    assert.deepEqual(
+      await refusal(await call('/internal/malls/proxied/api/v2/admin/products', { token: `${ADMIN_TOKEN}x` })),
+      [403, 'forbidden'],
+    );
     // Sent as is: a URL parser would resolve %2e%2e to .. before it left the test.
     const raw = new Client(app.url);
     const encoded = await raw.request({
@@ -126,13 +141,25 @@ describe('the admin proxy (contract §3.8)', () => {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
     });
     assert.equal(encoded.statusCode, 400);
-    assert.equal((/** @type {{ error: string }} */ (await encoded.body.json())).error, 'invalid_path');
+    assert.equal(/** @type {{ error: string }} */ (await encoded.body.json()).error, 'invalid_path');
     await raw.close();
-    assert.deepEqual(await refusal(await call('/internal/malls/Bad.Mall/api/v2/admin/products')), [400, 'invalid_mall_id']);
-    assert.deepEqual(await refusal(await call('/internal/malls/proxied/api/v2/oauth/token', { method: 'POST' })), [404, 'not_found']);
-    assert.deepEqual(await refusal(await call('/internal/malls/proxied/api/v2/admin/products', { method: 'PATCH' })), [405, 'method_not_allowed']);
+    assert.deepEqual(await refusal(await call('/internal/malls/Bad.Mall/api/v2/admin/products')), [
+      400,
+      'invalid_mall_id',
+    ]);
+    assert.deepEqual(await refusal(await call('/internal/malls/proxied/api/v2/oauth/token', { method: 'POST' })), [
+      404,
+      'not_found',
+    ]);
+    assert.deepEqual(await refusal(await call('/internal/malls/proxied/api/v2/admin/products', { method: 'PATCH' })), [
+      405,
+      'method_not_allowed',
+    ]);
     assert.deepEqual(await refusal(await call('/internal/malls/proxied/api/v2/admin/a//b')), [400, 'invalid_path']);
-    assert.deepEqual(await refusal(await call('/internal/malls/proxied/api/v2/admin/products', { method: 'POST', body: '{nope' })), [400, 'invalid_json']);
+    assert.deepEqual(
+      await refusal(await call('/internal/malls/proxied/api/v2/admin/products', { method: 'POST', body: '{nope' })),
+      [400, 'invalid_json'],
+    );
     assert.deepEqual(await refusal(await call('/internal/malls/nobody/api/v2/admin/products')), [404, 'not_installed']);
   });
 });

@@ -42,7 +42,11 @@ const server = createServer((req, res) => {
     seen.push(request);
     const scripted = answer(request);
     if (scripted.drop) return void res.socket?.destroy();
-    res.writeHead(scripted.status ?? 200, { 'content-type': 'application/json', 'x-api-call-limit': '1/40', ...scripted.headers });
+    res.writeHead(scripted.status ?? 200, {
+      'content-type': 'application/json',
+      'x-api-call-limit': '1/40',
+      ...scripted.headers,
+    });
     res.end(scripted.body === undefined ? '' : JSON.stringify(scripted.body));
   });
 });
@@ -64,7 +68,11 @@ let baseUrl;
  * @param {Record<string, string>} [overrides]
  */
 function client(overrides = {}) {
-  const settings = loadSettings({ ...testEnv({ databaseUrl: 'postgres://x@127.0.0.1:1/x' }), CAFE24_BASE_URL: baseUrl, ...overrides });
+  const settings = loadSettings({
+    ...testEnv({ databaseUrl: 'postgres://x@127.0.0.1:1/x' }),
+    CAFE24_BASE_URL: baseUrl,
+    ...overrides,
+  });
   const timer = new VirtualTimer();
   return { timer, shop: new Cafe24Client({ dispatcher, tokens, settings, timer, random: () => 0.5 }).mall('shop1') };
 }
@@ -106,7 +114,10 @@ describe('pacing (docs/client.md)', () => {
 describe('retries (docs/client.md)', () => {
   it('pauses the whole mall for *-Remain on a 429 and sends again, whatever the method', async () => {
     const { timer, shop } = client();
-    answer = () => (seen.length === 1 ? { status: 429, headers: { 'x-cafe24-call-remain': '3', 'x-cafe24-time-remain': '-1' } } : { status: 201, body: { ok: 1 } });
+    answer = () =>
+      seen.length === 1
+        ? { status: 429, headers: { 'x-cafe24-call-remain': '3', 'x-cafe24-time-remain': '-1' } }
+        : { status: 201, body: { ok: 1 } };
     const made = await shop.send('POST', '/products', { json: { request: {} } });
     assert.equal(made.status, 201);
     assert.equal(made.attempts, 2);
@@ -115,7 +126,8 @@ describe('retries (docs/client.md)', () => {
 
   it('never pauses longer than 10 minutes, whatever a header says', async () => {
     const { timer, shop } = client({ CAFE24_API_DEADLINE_SECS: '3600' });
-    answer = () => (seen.length === 1 ? { status: 429, headers: { 'x-cafe24-call-remain': '99999' } } : { body: { count: 2 } });
+    answer = () =>
+      seen.length === 1 ? { status: 429, headers: { 'x-cafe24-call-remain': '99999' } } : { body: { count: 2 } };
     assert.equal(await shop.productsCount(), 2);
     assert.ok(timer.ms <= 600_000 + 1000, `${timer.ms} ms`);
   });
@@ -132,7 +144,8 @@ describe('retries (docs/client.md)', () => {
 
   it('does not retry a POST after a 500 unless it is marked safe', async () => {
     const { shop } = client();
-    answer = () => (seen.length === 1 ? { status: 500, body: { error: { code: 500, message: 'oops' } } } : { status: 201, body: {} });
+    answer = () =>
+      seen.length === 1 ? { status: 500, body: { error: { code: 500, message: 'oops' } } } : { status: 201, body: {} };
     const refused = await shop.send('POST', '/products', { json: {} }).catch((e) => e);
     assert.ok(refused instanceof Cafe24Refused && refused.status === 500 && refused.attempts === 1, String(refused));
     seen = [];
@@ -163,7 +176,10 @@ describe('retries (docs/client.md)', () => {
 
   it('refreshes once after a 401 and retries once; a second 401 is returned', async () => {
     const { shop } = client();
-    answer = (request) => (request.headers.authorization === 'Bearer token-2' ? { body: { count: 9 } } : { status: 401, body: { error: { code: 401, message: 'Invalid access_token' } } });
+    answer = (request) =>
+      request.headers.authorization === 'Bearer token-2'
+        ? { body: { count: 9 } }
+        : { status: 401, body: { error: { code: 401, message: 'Invalid access_token' } } };
     assert.equal(await shop.productsCount(), 9);
     assert.equal(refreshes, 1);
     answer = () => ({ status: 401, body: { error: { code: 401, message: 'Invalid access_token' } } });
@@ -211,9 +227,11 @@ describe('paging', () => {
     const limit = Number(q.get('limit'));
     const since = q.get('since_product_no');
     const first = since === null ? Number(q.get('offset')) + 1 : Number(since) + 1;
-    if (since === null && Number(q.get('offset')) > 5000) return { status: 422, body: { error: { code: 422, message: 'offset' } } };
+    if (since === null && Number(q.get('offset')) > 5000)
+      return { status: 422, body: { error: { code: 422, message: 'offset' } } };
     const products = [];
-    for (let no = first; no < first + limit && no <= total; no += 1) products.push({ product_no: no, product_name: `P${no}` });
+    for (let no = first; no < first + limit && no <= total; no += 1)
+      products.push({ product_no: no, product_name: `P${no}` });
     return { body: { products } };
   };
 
@@ -224,7 +242,10 @@ describe('paging', () => {
     for await (const page of shop.productPages({ display: 'T' })) numbers.push(...page.map((p) => p.product_no));
     assert.equal(numbers.length, 5250);
     assert.ok(numbers.every((no, i) => no === i + 1));
-    assert.ok(seen.some((r) => r.url.searchParams.has('since_product_no')), 'switched to keyset paging');
+    assert.ok(
+      seen.some((r) => r.url.searchParams.has('since_product_no')),
+      'switched to keyset paging',
+    );
     assert.ok(seen.every((r) => r.url.searchParams.get('display') === 'T'));
   });
 

@@ -30,7 +30,10 @@ describe('token ciphertext (contract §7)', () => {
     const access = Buffer.from(ACCESS, 'hex');
     assert.throws(() => sealer.open('shop2', 'access', 'k1', access), DecryptError);
     assert.throws(() => sealer.open('shop1', 'refresh', 'k1', access), DecryptError);
-    assert.throws(() => sealer.open('shop1', 'access', 'k1', Buffer.concat([Buffer.of(2), access.subarray(1)])), DecryptError);
+    assert.throws(
+      () => sealer.open('shop1', 'access', 'k1', Buffer.concat([Buffer.of(2), access.subarray(1)])),
+      DecryptError,
+    );
     assert.throws(() => sealer.open('shop1', 'access', 'k1', access.subarray(0, 28)), DecryptError);
   });
 
@@ -64,7 +67,11 @@ describe('key ring TOKEN_ENCRYPTION_KEYS (contract §7.1)', () => {
     ]) {
       assert.throws(
         () => KeyRing.parse(/** @type {string} */ (raw)),
-        (error) => error instanceof KeyRingError && reason instanceof RegExp && reason.test(error.message) && !error.message.includes(short),
+        (error) =>
+          error instanceof KeyRingError &&
+          reason instanceof RegExp &&
+          reason.test(error.message) &&
+          !error.message.includes(short),
         String(raw),
       );
     }

@@ -26,7 +26,8 @@ const QUERY = `${SIGNED}&hmac=${HMAC}`;
  * @param {string} query
  * @param {number} nowSecs
  */
-const verify = (query, nowSecs) => verifyLaunch(query, { secret: SECRET, now: new Date(nowSecs * 1000), windowSecs: 600 });
+const verify = (query, nowSecs) =>
+  verifyLaunch(query, { secret: SECRET, now: new Date(nowSecs * 1000), windowSecs: 600 });
 
 describe('launch hmac (contract §5)', () => {
   it('signs the documented query exactly as Cafe24 does', () => {
@@ -34,7 +35,8 @@ describe('launch hmac (contract §5)', () => {
   });
 
   it('is valid within the window, its bound included', () => {
-    for (const now of [1_700_000_000, 1_700_000_600, 1_699_999_400]) assert.doesNotThrow(() => verify(QUERY, now), `at ${now}`);
+    for (const now of [1_700_000_000, 1_700_000_600, 1_699_999_400])
+      assert.doesNotThrow(() => verify(QUERY, now), `at ${now}`);
   });
 
   it('is stale one second past the window', () => {
@@ -60,7 +62,10 @@ describe('launch hmac (contract §5)', () => {
   it('reads a timestamp in milliseconds too, and refuses one that is not a number', () => {
     const millis = signLaunchQuery('mall_id=shop1&timestamp=1700000000123', SECRET);
     assert.doesNotThrow(() => verify(millis, 1_700_000_000));
-    assert.throws(() => verify(signLaunchQuery('mall_id=shop1&timestamp=soon', SECRET), 1_700_000_000), LaunchBadTimestamp);
+    assert.throws(
+      () => verify(signLaunchQuery('mall_id=shop1&timestamp=soon', SECRET), 1_700_000_000),
+      LaunchBadTimestamp,
+    );
   });
 
   it('finds an hmac parameter anywhere in a raw query', () => {

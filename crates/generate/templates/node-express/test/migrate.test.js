@@ -55,7 +55,9 @@ describe('migrations (contract §6.1)', () => {
   it('applies every migration once, concurrently from three sessions, recording the contract checksums', async () => {
     const applied = await Promise.all([1, 2, 3].map(() => session((client) => migrate(client))));
     assert.deepEqual(applied.flat().sort(), [1, 2, 3, 4]);
-    const { rows } = await session((client) => client.query('SELECT version, name, checksum FROM cafe24.schema_migrations ORDER BY version'));
+    const { rows } = await session((client) =>
+      client.query('SELECT version, name, checksum FROM cafe24.schema_migrations ORDER BY version'),
+    );
     assert.deepEqual(
       rows.map((r) => [Number(r.version), r.name, r.checksum]),
       CHECKSUMS,
@@ -68,7 +70,9 @@ describe('migrations (contract §6.1)', () => {
 
   it('creates the tables, the trigger and the unique state index', async () => {
     const tables = await session((client) =>
-      client.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'cafe24' ORDER BY table_name"),
+      client.query(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'cafe24' ORDER BY table_name",
+      ),
     );
     assert.deepEqual(
       tables.rows.map((r) => r.table_name),
@@ -78,7 +82,10 @@ describe('migrations (contract §6.1)', () => {
       await client.query('LISTEN cafe24_authorization_codes');
       const heard = new Promise((resolve) => client.once('notification', resolve));
       await client.query("INSERT INTO cafe24.authorization_codes (code, state) VALUES ('c', 's-1')");
-      await assert.rejects(client.query("INSERT INTO cafe24.authorization_codes (code, state) VALUES ('c', 's-1')"), /authorization_codes_state_key/);
+      await assert.rejects(
+        client.query("INSERT INTO cafe24.authorization_codes (code, state) VALUES ('c', 's-1')"),
+        /authorization_codes_state_key/,
+      );
       return heard;
     });
     assert.ok(notified);
@@ -86,13 +93,23 @@ describe('migrations (contract §6.1)', () => {
 
   it('refuses a migration applied with different contents', async () => {
     await session((client) => client.query("UPDATE cafe24.schema_migrations SET checksum = 'x' WHERE version = 3"));
-    await assert.rejects(session((client) => migrate(client)), (error) => error instanceof MigrationError && /migration 3/.test(error.message));
-    await session((client) => client.query('UPDATE cafe24.schema_migrations SET checksum = $1 WHERE version = 3', [CHECKSUMS[2][2]]));
+    await assert.rejects(
+      session((client) => migrate(client)),
+      (error) => error instanceof MigrationError && /migration 3/.test(error.message),
+    );
+    await session((client) =>
+      client.query('UPDATE cafe24.schema_migrations SET checksum = $1 WHERE version = 3', [CHECKSUMS[2][2]]),
+    );
   });
 
   it('refuses a database migrated by a newer contract version', async () => {
-    await session((client) => client.query("INSERT INTO cafe24.schema_migrations (version, name, checksum) VALUES (5, 'future', 'f')"));
-    await assert.rejects(session((client) => migrate(client)), /newer schema \(version 5\)/);
+    await session((client) =>
+      client.query("INSERT INTO cafe24.schema_migrations (version, name, checksum) VALUES (5, 'future', 'f')"),
+    );
+    await assert.rejects(
+      session((client) => migrate(client)),
+      /newer schema \(version 5\)/,
+    );
     // The lock was released on the way out: another session can take it at once.
     const free = await session((client) => client.query('SELECT pg_try_advisory_lock(3405652992) AS got'));
     assert.equal(free.rows[0].got, true);

@@ -27,7 +27,8 @@ let app;
  * @param {string} params without timestamp
  * @param {number} [timestamp] seconds
  */
-const launch = (params, timestamp = Math.floor(Date.now() / 1000)) => signLaunchQuery(`${params}&timestamp=${timestamp}`, CLIENT_SECRET);
+const launch = (params, timestamp = Math.floor(Date.now() / 1000)) =>
+  signLaunchQuery(`${params}&timestamp=${timestamp}`, CLIENT_SECRET);
 
 /**
  * @param {string} path
@@ -64,7 +65,10 @@ describe('GET /install (contract §3.2)', () => {
     assert.equal(await response.text(), '');
     const location = new URL(/** @type {string} */ (response.headers.get('location')));
     assert.equal(`${location.origin}${location.pathname}`, `${sandbox.url}/malls/shop1/api/v2/oauth/authorize`);
-    assert.deepEqual([...location.searchParams.keys()], ['response_type', 'client_id', 'state', 'redirect_uri', 'scope']);
+    assert.deepEqual(
+      [...location.searchParams.keys()],
+      ['response_type', 'client_id', 'state', 'redirect_uri', 'scope'],
+    );
     assert.equal(location.searchParams.get('scope'), 'mall.read_product,mall.write_product,mall.read_store');
     assert.match(location.search, /scope=mall\.read_product%2Cmall\.write_product%2Cmall\.read_store$/);
     const state = /** @type {string} */ (location.searchParams.get('state'));
@@ -79,13 +83,19 @@ describe('GET /install (contract §3.2)', () => {
 
   it('refuses a launch without hmac while it is required, and a stale one', async () => {
     assert.deepEqual(await refusal(await get('/install?mall_id=shop1')), [403, 'launch_hmac_required']);
-    assert.deepEqual(await refusal(await get(`/install?${launch('mall_id=shop1', 1_700_000_000)}`)), [403, 'launch_expired']);
+    assert.deepEqual(await refusal(await get(`/install?${launch('mall_id=shop1', 1_700_000_000)}`)), [
+      403,
+      'launch_expired',
+    ]);
   });
 
   it('refuses a missing, invalid or repeated mall_id', async () => {
     assert.deepEqual(await refusal(await get(`/install?${launch('shop_no=1')}`)), [400, 'missing_parameter']);
     assert.deepEqual(await refusal(await get(`/install?${launch('mall_id=Shop.1')}`)), [400, 'invalid_mall_id']);
-    assert.deepEqual(await refusal(await get(`/install?${launch('mall_id=a&mall_id=b')}`)), [400, 'duplicate_parameter']);
+    assert.deepEqual(await refusal(await get(`/install?${launch('mall_id=a&mall_id=b')}`)), [
+      400,
+      'duplicate_parameter',
+    ]);
   });
 });
 
@@ -102,7 +112,10 @@ describe('GET /oauth/callback (contract §3.3) and the exchange (§6.3)', () => 
     assert.equal(body.message, 'Saved');
     assert.equal(typeof body.id, 'number');
 
-    const row = await eventually(async () => (await app.cafe24.store.readTokens('shop1')) ?? undefined, { timeoutMs: 3000, what: 'the exchange' });
+    const row = await eventually(async () => (await app.cafe24.store.readTokens('shop1')) ?? undefined, {
+      timeoutMs: 3000,
+      what: 'the exchange',
+    });
     const exchangedMs = Date.now() - started;
     assert.ok(exchangedMs < 1000, `exchanged after ${exchangedMs} ms`);
     assert.equal(row.status, 'active');
@@ -114,7 +127,10 @@ describe('GET /oauth/callback (contract §3.3) and the exchange (§6.3)', () => 
     assert.ok(lifetimeMs > 7000_000 && lifetimeMs <= 7200_000, `access token lives ${lifetimeMs} ms`);
     assert.equal((await sandbox.stats('shop1')).authorization_code_grants, 1);
 
-    const code = await app.cafe24.db.query('SELECT status, code, mall_id FROM cafe24.authorization_codes WHERE id = $1', [body.id]);
+    const code = await app.cafe24.db.query(
+      'SELECT status, code, mall_id FROM cafe24.authorization_codes WHERE id = $1',
+      [body.id],
+    );
     assert.deepEqual(code.rows[0], { status: 'exchanged', code: '', mall_id: 'shop1' });
     const events = await app.cafe24.db.query("SELECT kind FROM cafe24.mall_events WHERE mall_id = 'shop1'");
     assert.deepEqual(events.rows, [{ kind: 'installed' }]);
@@ -158,11 +174,16 @@ describe('GET /oauth/callback (contract §3.3) and the exchange (§6.3)', () => 
 
   it('answers a browser with a small page, same status', async () => {
     const state = app.cafe24.signer.issue('shop4', new Date(Date.now() - 700_000));
-    const response = await get(`/oauth/callback?code=abc&state=${state}`, { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    const response = await get(`/oauth/callback?code=abc&state=${state}`, {
+      headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' },
+    });
     assert.equal(response.status, 400);
     assert.match(/** @type {string} */ (response.headers.get('content-type')), /^text\/html; charset=utf-8/);
     assert.equal(response.headers.get('cache-control'), 'no-store');
-    assert.match(await response.text(), /^<h1 id="result" class="fail" data-ok="false">This link did not work<\/h1><p id="message">/);
+    assert.match(
+      await response.text(),
+      /^<h1 id="result" class="fail" data-ok="false">This link did not work<\/h1><p id="message">/,
+    );
   });
 
   it('caps the codes waiting per mall at CAFE24_MAX_PENDING_CODES_PER_MALL', async () => {
@@ -175,7 +196,9 @@ describe('GET /oauth/callback (contract §3.3) and the exchange (§6.3)', () => 
       }
       assert.deepEqual(answers, [200, 200, 200, 200, 200, 429]);
     } finally {
-      await app.cafe24.db.query("UPDATE cafe24.authorization_codes SET status = 'failed', code = '' WHERE mall_id = 'flooded'");
+      await app.cafe24.db.query(
+        "UPDATE cafe24.authorization_codes SET status = 'failed', code = '' WHERE mall_id = 'flooded'",
+      );
       app.cafe24.exchanger.start();
     }
   });
@@ -198,7 +221,9 @@ describe('every other answer (contract §3.1, §3.5-3.7)', () => {
     assert.deepEqual(await refusal(await get('/oauth/callback', { method: 'POST' })), [405, 'method_not_allowed']);
     assert.deepEqual(await refusal(await get(`/install?x=${'a'.repeat(9000)}`)), [414, 'uri_too_long']);
     assert.deepEqual(
-      await refusal(await get('/oauth/callback', { method: 'POST', body: 'x'.repeat(70_000), headers: { accept: 'text/html' } })),
+      await refusal(
+        await get('/oauth/callback', { method: 'POST', body: 'x'.repeat(70_000), headers: { accept: 'text/html' } }),
+      ),
       [413, 'body_too_large'],
     );
     assert.deepEqual(await refusal(await get('/internal/malls/shop1/api/v2/admin/products')), [404, 'not_found']);

@@ -25,7 +25,11 @@ const EXIT_TIMEOUT_MS = 20_000;
 function server(env, { dotenv } = {}) {
   const cwd = mkdtempSync(join(tmpdir(), 'cafe24-server-'));
   if (dotenv !== undefined) writeFileSync(join(cwd, '.env'), dotenv);
-  return spawn(process.execPath, [SERVER], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawn(process.execPath, [SERVER], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /**
@@ -59,7 +63,9 @@ describe('node server.js', () => {
   });
 
   it('names a malformed secret without showing it', async () => {
-    const { code, stderr } = await finished(server({ ...testEnv({ databaseUrl: database.url }), EXPECTED_STATE_SECRET: 'hunter2-hunter2' }));
+    const { code, stderr } = await finished(
+      server({ ...testEnv({ databaseUrl: database.url }), EXPECTED_STATE_SECRET: 'hunter2-hunter2' }),
+    );
     assert.equal(code, 2);
     assert.equal(stderr, 'error: EXPECTED_STATE_SECRET: must be at least 32 characters (try: openssl rand -hex 32)\n');
   });

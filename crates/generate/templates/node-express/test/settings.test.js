@@ -42,7 +42,14 @@ describe('settings', () => {
     assert.equal(s.keyRing.currentId, 'k1');
   });
 
-  for (const variable of ['CAFE24_CLIENT_ID', 'CAFE24_CLIENT_SECRET', 'CAFE24_REDIRECT_URI', 'CAFE24_SCOPES', 'EXPECTED_STATE_SECRET', 'TOKEN_ENCRYPTION_KEYS']) {
+  for (const variable of [
+    'CAFE24_CLIENT_ID',
+    'CAFE24_CLIENT_SECRET',
+    'CAFE24_REDIRECT_URI',
+    'CAFE24_SCOPES',
+    'EXPECTED_STATE_SECRET',
+    'TOKEN_ENCRYPTION_KEYS',
+  ]) {
     it(`names ${variable} when it is missing or empty`, () => {
       for (const value of [undefined, '', '   ']) {
         const error = refusal({ ...VALID, [variable]: value });
@@ -91,18 +98,24 @@ describe('settings', () => {
 
   it('builds the database target from the libpq variables', () => {
     const s = loadSettings({ ...VALID, DATABASE_URL: undefined, PGHOST: 'db', PGUSER: 'app', PGPASSWORD: 'pw-1234' });
-    assert.deepEqual({ ...s.database, password: String(/** @type {any} */ (s.database).password) }, {
-      host: 'db',
-      port: 5432,
-      user: 'app',
-      password: '[redacted]',
-      database: 'app',
-      sslMode: null,
-    });
+    assert.deepEqual(
+      { ...s.database, password: String(/** @type {any} */ (s.database).password) },
+      {
+        host: 'db',
+        port: 5432,
+        user: 'app',
+        password: '[redacted]',
+        database: 'app',
+        sslMode: null,
+      },
+    );
   });
 
   it('keeps reserved connections below the maximum', () => {
-    assert.equal(refusal({ ...VALID, DATABASE_MAX_CONNECTIONS: '4', DATABASE_RESERVED_CONNECTIONS: '4' }).variable, 'DATABASE_RESERVED_CONNECTIONS');
+    assert.equal(
+      refusal({ ...VALID, DATABASE_MAX_CONNECTIONS: '4', DATABASE_RESERVED_CONNECTIONS: '4' }).variable,
+      'DATABASE_RESERVED_CONNECTIONS',
+    );
   });
 
   it('trims values', () => {
@@ -116,8 +129,16 @@ describe('settings', () => {
 
   it('reads CAFE24_CONFIG_FILE under the environment', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'cafe24-settings-')), 'cafe24.toml');
-    writeFileSync(file, 'cafe24_state_ttl_secs = 120\nCAFE24_LAUNCH_HMAC_REQUIRED = false\nCAFE24_SCOPES = ["mall.read_store", "mall.read_product"]\n');
-    const s = loadSettings({ ...VALID, CAFE24_CONFIG_FILE: file, CAFE24_SCOPES: undefined, CAFE24_LAUNCH_HMAC_REQUIRED: 'true' });
+    writeFileSync(
+      file,
+      'cafe24_state_ttl_secs = 120\nCAFE24_LAUNCH_HMAC_REQUIRED = false\nCAFE24_SCOPES = ["mall.read_store", "mall.read_product"]\n',
+    );
+    const s = loadSettings({
+      ...VALID,
+      CAFE24_CONFIG_FILE: file,
+      CAFE24_SCOPES: undefined,
+      CAFE24_LAUNCH_HMAC_REQUIRED: 'true',
+    });
     assert.equal(s.stateTtlSecs, 120);
     assert.equal(s.launchHmacRequired, true);
     assert.deepEqual(s.scopes, ['mall.read_store', 'mall.read_product']);
@@ -128,7 +149,13 @@ describe('settings', () => {
   it('never prints a secret', () => {
     const s = loadSettings({ ...VALID, CAFE24_ADMIN_TOKEN: 'admin-token-0123456789abcdef0123456789' });
     const printed = inspect(s, { depth: 5 }) + JSON.stringify(s);
-    for (const secret of ['sandbox-client-secret', STATE_SECRET, KEY_RING.slice(3), 'db-password-1', 'admin-token-0123456789']) {
+    for (const secret of [
+      'sandbox-client-secret',
+      STATE_SECRET,
+      KEY_RING.slice(3),
+      'db-password-1',
+      'admin-token-0123456789',
+    ]) {
       assert.ok(!printed.includes(secret), `printed: ${secret}`);
     }
   });

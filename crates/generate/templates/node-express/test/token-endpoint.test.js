@@ -10,7 +10,14 @@ import { after, before, describe, it } from 'node:test';
 import { Agent } from 'undici';
 
 import { Secret } from '../auth/secret.js';
-import { OAuthError, TokenEndpoint, TokenParseError, classify, parseCafe24Instant, parseTokenResponse } from '../auth/token-endpoint.js';
+import {
+  OAuthError,
+  TokenEndpoint,
+  TokenParseError,
+  classify,
+  parseCafe24Instant,
+  parseTokenResponse,
+} from '../auth/token-endpoint.js';
 import { loadSettings } from '../config/settings.js';
 import { testEnv } from './support/harness.js';
 
@@ -69,7 +76,10 @@ describe('token responses (contract §8.3)', () => {
   });
 
   it('salvages both tokens with conservative expiries when the rest does not parse', () => {
-    const set = parseTokenResponse(JSON.stringify({ ...RESPONSE, expires_at: 'soon', refresh_token_expires_at: 7 }), NOW);
+    const set = parseTokenResponse(
+      JSON.stringify({ ...RESPONSE, expires_at: 'soon', refresh_token_expires_at: 7 }),
+      NOW,
+    );
     assert.equal(set.accessToken.expose(), 'A-token');
     assert.equal(set.accessExpiresAt.getTime(), NOW.getTime() + 3600_000);
     assert.equal(set.refreshExpiresAt.getTime(), NOW.getTime() + 7 * 86_400_000);
@@ -98,7 +108,11 @@ describe('error classes (contract §8.2)', () => {
   });
 
   it('scrubs every secret that was sent and cuts the text', () => {
-    const error = classify(400, JSON.stringify({ error: 'invalid_request', error_description: `bad R-token ${'x'.repeat(300)}` }), ['R-token']);
+    const error = classify(
+      400,
+      JSON.stringify({ error: 'invalid_request', error_description: `bad R-token ${'x'.repeat(300)}` }),
+      ['R-token'],
+    );
     assert.doesNotMatch(error.message, /R-token/);
     assert.match(error.message, /\[redacted\]/);
     assert.ok(error.message.length < 300);
@@ -114,7 +128,12 @@ describe('the token endpoint over HTTP', () => {
     let body = '';
     req.setEncoding('utf8').on('data', (chunk) => (body += chunk));
     req.on('end', () => {
-      seen.push({ path: req.url ?? '', authorization: req.headers.authorization, type: req.headers['content-type'], form: new URLSearchParams(body) });
+      seen.push({
+        path: req.url ?? '',
+        authorization: req.headers.authorization,
+        type: req.headers['content-type'],
+        form: new URLSearchParams(body),
+      });
       const answer = answers.shift();
       if (answer) answer(res);
       else res.writeHead(500).end();
@@ -128,7 +147,11 @@ describe('the token endpoint over HTTP', () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
-    const settings = loadSettings({ ...testEnv({ databaseUrl: 'postgres://x@127.0.0.1:1/x' }), CAFE24_BASE_URL: `http://127.0.0.1:${port}/m/{mall_id}`, CAFE24_HTTP_TIMEOUT_SECS: '1' });
+    const settings = loadSettings({
+      ...testEnv({ databaseUrl: 'postgres://x@127.0.0.1:1/x' }),
+      CAFE24_BASE_URL: `http://127.0.0.1:${port}/m/{mall_id}`,
+      CAFE24_HTTP_TIMEOUT_SECS: '1',
+    });
     endpoint = new TokenEndpoint({ dispatcher, settings, clock: () => NOW });
   });
   after(async () => {
@@ -142,7 +165,10 @@ describe('the token endpoint over HTTP', () => {
     assert.equal(set.accessToken.expose(), 'A-token');
     const request = /** @type {(typeof seen)[number]} */ (seen.at(-1));
     assert.equal(request.path, '/m/shop1/api/v2/oauth/token');
-    assert.equal(request.authorization, `Basic ${Buffer.from('sandbox-client-id:sandbox-client-secret').toString('base64')}`);
+    assert.equal(
+      request.authorization,
+      `Basic ${Buffer.from('sandbox-client-id:sandbox-client-secret').toString('base64')}`,
+    );
     assert.equal(request.type, 'application/x-www-form-urlencoded');
     assert.deepEqual(Object.fromEntries(request.form), { grant_type: 'refresh_token', refresh_token: 'R-token' });
   });
@@ -150,7 +176,10 @@ describe('the token endpoint over HTTP', () => {
   it("revokes with Cafe24's token_hint", async () => {
     answers.push((res) => res.writeHead(200).end());
     await endpoint.revoke('shop1', new Secret('A-token'), 'access_token');
-    assert.deepEqual(Object.fromEntries(/** @type {(typeof seen)[number]} */ (seen.at(-1)).form), { token: 'A-token', token_hint: 'access_token' });
+    assert.deepEqual(Object.fromEntries(/** @type {(typeof seen)[number]} */ (seen.at(-1)).form), {
+      token: 'A-token',
+      token_hint: 'access_token',
+    });
   });
 
   it('turns a lost answer into a retryable transport error without the token', async () => {
@@ -171,7 +200,7 @@ describe('the token endpoint over HTTP', () => {
 
   it('refuses a mall id that could steer the host before sending anything', async () => {
     const count = seen.length;
-    await assert.rejects(endpoint.refresh('evil.com/x', new Secret('R')), OAuthError);
+    await assert.rejects(endpoint.refresh('evil.com/x', new Secret('R')), { name: 'InvalidMallId' });
     assert.equal(seen.length, count);
   });
 });

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 
+import { keepAlivePass } from '../auth/keepalive.js';
 import { startCafe24 } from '../auth/runtime.js';
 import { NeedsReauth, Revoked, TokenUnavailable } from '../auth/token-manager.js';
 import { loadSettings } from '../config/settings.js';
@@ -41,7 +42,9 @@ const row = async (mallId) => {
 
 /** @param {string} mallId */
 const events = async (mallId) =>
-  (await app.cafe24.db.query('SELECT kind FROM cafe24.mall_events WHERE mall_id = $1 ORDER BY id', [mallId])).rows.map((r) => r.kind);
+  (await app.cafe24.db.query('SELECT kind FROM cafe24.mall_events WHERE mall_id = $1 ORDER BY id', [mallId])).rows.map(
+    (r) => r.kind,
+  );
 
 before(async () => {
   [sandbox, database] = await Promise.all([startSandbox(SANDBOX_FLAGS), createTestDatabase()]);
@@ -60,7 +63,10 @@ describe('access tokens (contract §9)', () => {
   it('hands out the stored token while it is fresh, without calling Cafe24', async () => {
     const installed = await installedMall({ app, sandbox, mallId: 'fresh' });
     const token = await app.cafe24.tokens.accessToken('fresh');
-    assert.equal(token.expose(), app.cafe24.tokens.sealer.open('fresh', 'access', installed.keyId, installed.accessToken));
+    assert.equal(
+      token.expose(),
+      app.cafe24.tokens.sealer.open('fresh', 'access', installed.keyId, installed.accessToken),
+    );
     assert.equal((await sandbox.stats('fresh')).refresh_grants, 0);
   });
 
@@ -167,10 +173,43 @@ describe('revoke (contract §10.1)', () => {
 
   it('ignores an uninstall older than the grant it would revoke (contract §10.2)', async () => {
     await installedMall({ app, sandbox, mallId: 'reinstalled' });
-    const late = await app.cafe24.tokens.uninstalled('reinstalled', { reason: 'app deleted (event 90077)', occurredAt: new Date(Date.now() - HOURS) });
+    const late = await app.cafe24.tokens.uninstalled('reinstalled', {
+      reason: 'app deleted (event 90077)',
+      occurredAt: new Date(Date.now() - HOURS),
+    });
     assert.equal(late, false);
     assert.equal((await row('reinstalled')).status, 'active');
-    assert.equal(await app.cafe24.tokens.uninstalled('reinstalled', { reason: 'app deleted (event 90077)', occurredAt: new Date() }), true);
+    assert.equal(
+      await app.cafe24.tokens.uninstalled('reinstalled', {
+        reason: 'app deleted (event 90077)',
+        occurredAt: new Date(),
+      }),
+      true,
+    );
     assert.equal((await row('reinstalled')).status, 'revoked');
+  });
+});
+
+describe('keep-alive (contract §10.3)', () => {
+  it('refreshes every active mall whose refresh token expires within the window, and only those', async () => {
+    await clock.advance(2 * 24 * HOURS);
+    const { tokens, store, settings } = app.cafe24;
+    const window = { ...settings, keepaliveWindowSecs: 13 * 24 * 3600, keepaliveRate: 1000 };
+    const due = await store.mallsDue(new Date(clock.now().getTime() + 13 * 24 * HOURS), 100);
+    assert.ok(due.length >= 5, `${due.length} malls due`);
+    const grants = async () => Promise.all(due.map(async (mallId) => (await sandbox.stats(mallId)).refresh_grants));
+    const before = await grants();
+    assert.deepEqual(await keepAlivePass({ tokens, store, settings: window }), {
+      due: due.length,
+      refreshed: due.length,
+      skipped: 0,
+      failed: 0,
+    });
+    assert.deepEqual(
+      await grants(),
+      before.map((n) => n + 1),
+    );
+    const soon = { ...settings, keepaliveWindowSecs: 3 * 24 * 3600 };
+    assert.equal((await keepAlivePass({ tokens, store, settings: soon })).due, 0);
   });
 });

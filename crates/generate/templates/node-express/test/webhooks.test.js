@@ -41,13 +41,23 @@ const handled = [];
  * @param {Record<string, string>} [headers]
  */
 const deliver = (body, headers = { 'x-api-key': WEBHOOK_KEY }) =>
-  fetch(`${app.url}/webhooks/cafe24`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  fetch(`${app.url}/webhooks/cafe24`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
 
 /** @param {number} id */
 const stored = async (id) =>
-  (await app.cafe24.db.query('SELECT dedupe_key, mall_id, event_no, status, attempts FROM cafe24.webhook_events WHERE id = $1', [id])).rows[0];
+  (
+    await app.cafe24.db.query(
+      'SELECT dedupe_key, mall_id, event_no, status, attempts FROM cafe24.webhook_events WHERE id = $1',
+      [id],
+    )
+  ).rows[0];
 
-const count = async () => Number((await app.cafe24.db.query('SELECT count(*) AS n FROM cafe24.webhook_events')).rows[0].n);
+const count = async () =>
+  Number((await app.cafe24.db.query('SELECT count(*) AS n FROM cafe24.webhook_events')).rows[0].n);
 
 before(async () => {
   [sandbox, database] = await Promise.all([startSandbox(SANDBOX_FLAGS), createTestDatabase()]);
@@ -91,15 +101,24 @@ after(async () => {
 
 describe('POST /webhooks/cafe24 (contract §3.4)', () => {
   it('stores a verified delivery once, answers 200 fast, and hands it to the app off the request path', async () => {
-    const report = await sandbox.control('POST', '/webhooks/fire', { mall_id: 'hooked', event_no: 90001, resource: { product_no: 12 }, wait: true });
+    const report = await sandbox.control('POST', '/webhooks/fire', {
+      mall_id: 'hooked',
+      event_no: 90001,
+      resource: { product_no: 12 },
+      wait: true,
+    });
     const [delivery] = report.deliveries;
     assert.equal(delivery.status, 'delivered');
-    const event = await eventually(async () => handled.find((e) => e.traceId === delivery.trace_id), { what: 'the handler' });
+    const event = await eventually(async () => handled.find((e) => e.traceId === delivery.trace_id), {
+      what: 'the handler',
+    });
     assert.equal(event.eventNo, 90001);
     assert.equal(event.mallId, 'hooked');
     assert.equal(event.dedupeKey, `trace:${delivery.trace_id}`);
     assert.equal(JSON.parse(event.body).resource.product_no, 12);
-    await eventually(async () => ((await stored(event.id)).status === 'dispatched' ? true : undefined), { what: 'dispatched' });
+    await eventually(async () => ((await stored(event.id)).status === 'dispatched' ? true : undefined), {
+      what: 'dispatched',
+    });
   });
 
   it('answers a repeated delivery with the first id and duplicate: true', async () => {
@@ -118,17 +137,27 @@ describe('POST /webhooks/cafe24 (contract §3.4)', () => {
     for (const headers of attempts) {
       const response = await deliver(BODY, headers);
       assert.equal(response.status, 403);
-      assert.deepEqual(await response.json(), { ok: false, error: 'forbidden', message: 'The delivery could not be verified.' });
+      assert.deepEqual(await response.json(), {
+        ok: false,
+        error: 'forbidden',
+        message: 'The delivery could not be verified.',
+      });
     }
     assert.equal(await count(), before);
   });
 
   it('refuses what is not a Cafe24 event with 400 invalid_event', async () => {
     const before = await count();
-    for (const body of ['not json', '{"event_no":0,"resource":{"mall_id":"shop1"}}', '{"event_no":90001,"resource":{"mall_id":"Shop.1"}}', '{"event_no":90001}', Buffer.from([0x7b, 0xff, 0x7d])]) {
+    for (const body of [
+      'not json',
+      '{"event_no":0,"resource":{"mall_id":"shop1"}}',
+      '{"event_no":90001,"resource":{"mall_id":"Shop.1"}}',
+      '{"event_no":90001}',
+      Buffer.from([0x7b, 0xff, 0x7d]),
+    ]) {
       const response = await deliver(body);
       assert.equal(response.status, 400, String(body));
-      assert.equal((/** @type {{ error: string }} */ (await response.json())).error, 'invalid_event');
+      assert.equal(/** @type {{ error: string }} */ (await response.json()).error, 'invalid_event');
     }
     assert.equal(await count(), before);
   });
@@ -141,32 +170,43 @@ describe('POST /webhooks/cafe24 (contract §3.4)', () => {
       body: Readable.from(Array.from({ length: 80 }, () => Buffer.alloc(1024, 0x20))),
     });
     assert.equal(streamed.statusCode, 413);
-    assert.equal((/** @type {{ error: string }} */ (await streamed.body.json())).error, 'body_too_large');
+    assert.equal(/** @type {{ error: string }} */ (await streamed.body.json()).error, 'body_too_large');
   });
 
   it('retries a failing app handler, then dead-letters the event', async () => {
     const response = await deliver(`{"event_no":${FAILING_EVENT},"resource":{"mall_id":"hooked"}}`);
     const { id } = /** @type {{ id: number }} */ (await response.json());
-    const dead = await eventually(async () => {
-      const row = await stored(id);
-      return row.status === 'dead_letter' ? row : undefined;
-    }, { timeoutMs: 10_000, what: 'the dead letter' });
+    const dead = await eventually(
+      async () => {
+        const row = await stored(id);
+        return row.status === 'dead_letter' ? row : undefined;
+      },
+      { timeoutMs: 10_000, what: 'the dead letter' },
+    );
     assert.equal(dead.attempts, 2);
   });
 });
 
 describe('uninstall (contract §10.2)', () => {
-  it("revokes the mall when Cafe24 says the app was deleted", async () => {
+  it('revokes the mall when Cafe24 says the app was deleted', async () => {
     await installedMall({ app, sandbox, mallId: 'leaving', clientId: CLIENT_ID });
     await sandbox.control('POST', '/malls/leaving/uninstall', { client_id: CLIENT_ID });
-    const revoked = await eventually(async () => {
-      const row = await app.cafe24.store.readTokens('leaving');
-      return row?.status === 'revoked' ? row : undefined;
-    }, { what: 'the revoke' });
+    const revoked = await eventually(
+      async () => {
+        const row = await app.cafe24.store.readTokens('leaving');
+        return row?.status === 'revoked' ? row : undefined;
+      },
+      { what: 'the revoke' },
+    );
     assert.equal(revoked.lastError, 'app deleted (event 90077)');
     assert.equal(revoked.accessToken.length, 0);
-    const kinds = await app.cafe24.db.query("SELECT kind FROM cafe24.mall_events WHERE mall_id = 'leaving' ORDER BY id");
-    assert.deepEqual(kinds.rows.map((r) => r.kind), ['installed', 'revoked']);
+    const kinds = await app.cafe24.db.query(
+      "SELECT kind FROM cafe24.mall_events WHERE mall_id = 'leaving' ORDER BY id",
+    );
+    assert.deepEqual(
+      kinds.rows.map((r) => r.kind),
+      ['installed', 'revoked'],
+    );
   });
 });
 
@@ -176,7 +216,8 @@ describe('dedupe keys (contract §6.6)', () => {
     const hashed = 'sha256:f43d7c88fea8aa0dade4f33906c40e0c8a5a8c56676bd057002df4b874b049a6';
     assert.equal(dedupeKey(null, 90077, body), hashed);
     assert.equal(dedupeKey('abc-123', 90077, body), 'trace:abc-123');
-    for (const ignored of ['', 'has space', 'café', 't'.repeat(129)]) assert.equal(dedupeKey(ignored, 90077, body), hashed, ignored);
+    for (const ignored of ['', 'has space', 'café', 't'.repeat(129)])
+      assert.equal(dedupeKey(ignored, 90077, body), hashed, ignored);
   });
 });
 
@@ -204,17 +245,36 @@ describe('verification (contract §3.4)', () => {
     assert.throws(() => check(env, { 'X-Cafe24-Hmac-Sha256': signHex(KEY, 'other body') }), WebhookRefused);
     assert.throws(() => check(env, { 'X-Cafe24-Hmac-Sha256': 'zz' }), WebhookRefused);
     const b64 = Buffer.from(hex, 'hex').toString('base64');
-    assert.doesNotThrow(() => check({ CAFE24_WEBHOOK_AUTH: 'hmac-base64', CAFE24_WEBHOOK_KEY: KEY, CAFE24_WEBHOOK_HEADER: 'X-Sig' }, { 'X-Sig': b64 }));
+    assert.doesNotThrow(() =>
+      check(
+        { CAFE24_WEBHOOK_AUTH: 'hmac-base64', CAFE24_WEBHOOK_KEY: KEY, CAFE24_WEBHOOK_HEADER: 'X-Sig' },
+        { 'X-Sig': b64 },
+      ),
+    );
   });
 
   it('checks the sender, believing X-Forwarded-For only from a trusted proxy', () => {
-    const env = { CAFE24_WEBHOOK_AUTH: 'insecure-none', CAFE24_WEBHOOK_ALLOWED_SENDERS: '119.205.223.208/31, 203.245.45.182', CAFE24_TRUSTED_PROXIES: '10.0.0.0/8' };
+    const env = {
+      CAFE24_WEBHOOK_AUTH: 'insecure-none',
+      CAFE24_WEBHOOK_ALLOWED_SENDERS: '119.205.223.208/31, 203.245.45.182',
+      CAFE24_TRUSTED_PROXIES: '10.0.0.0/8',
+    };
     assert.doesNotThrow(() => check(env, {}, { peer: '119.205.223.209' }));
     assert.doesNotThrow(() => check(env, {}, { peer: '::ffff:203.245.45.182' }));
     assert.throws(() => check(env, {}, { peer: '198.51.100.1' }), WebhookRefused);
-    assert.doesNotThrow(() => check(env, {}, { peer: '10.1.2.3', forwardedFor: '198.51.100.1, 119.205.223.208, 10.9.9.9' }));
-    assert.throws(() => check(env, {}, { peer: '198.51.100.1', forwardedFor: '119.205.223.208' }), WebhookRefused, 'untrusted peer');
-    assert.throws(() => check(env, {}, { peer: '10.1.2.3', forwardedFor: 'unknown, 10.9.9.9' }), WebhookRefused, 'a hop that is not an IP');
+    assert.doesNotThrow(() =>
+      check(env, {}, { peer: '10.1.2.3', forwardedFor: '198.51.100.1, 119.205.223.208, 10.9.9.9' }),
+    );
+    assert.throws(
+      () => check(env, {}, { peer: '198.51.100.1', forwardedFor: '119.205.223.208' }),
+      WebhookRefused,
+      'untrusted peer',
+    );
+    assert.throws(
+      () => check(env, {}, { peer: '10.1.2.3', forwardedFor: 'unknown, 10.9.9.9' }),
+      WebhookRefused,
+      'a hop that is not an IP',
+    );
   });
 
   it('names the webhook setting that is wrong', () => {
@@ -227,7 +287,11 @@ describe('verification (contract §3.4)', () => {
       [{ CAFE24_WEBHOOK_FORWARD_URL: 'https://hooks.example.com/in' }, 'CAFE24_WEBHOOK_FORWARD_SECRET'],
       [{ CAFE24_WEBHOOK_MAX_ATTEMPTS: '0' }, 'CAFE24_WEBHOOK_MAX_ATTEMPTS'],
     ])) {
-      assert.throws(() => loadWebhookSettings(env), (error) => error instanceof ConfigError && error.variable === variable, variable);
+      assert.throws(
+        () => loadWebhookSettings(env),
+        (error) => error instanceof ConfigError && error.variable === variable,
+        variable,
+      );
     }
   });
 });

@@ -78,12 +78,18 @@ export class Dispatcher {
         } catch (error) {
           const reason = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(0, 500);
           if (event.attempts >= this.#settings.maxAttempts) {
-            this.#logger.error({ eventId: event.id, mallId: event.mallId, error: errorName(error) }, 'webhook event dead-lettered');
+            this.#logger.error(
+              { eventId: event.id, mallId: event.mallId, error: errorName(error) },
+              'webhook event dead-lettered',
+            );
             await this.#store.deadLetter(event.id, reason);
             summary.deadLettered += 1;
           } else {
             const waitMs = Math.min(this.#backoffMs * 2 ** Math.min(event.attempts - 1, 16), MAX_BACKOFF_MS);
-            this.#logger.warn({ eventId: event.id, attempt: event.attempts, error: errorName(error), waitMs }, 'webhook event failed');
+            this.#logger.warn(
+              { eventId: event.id, attempt: event.attempts, error: errorName(error), waitMs },
+              'webhook event failed',
+            );
             await this.#store.retry(event.id, reason, new Date(Date.now() + waitMs));
             summary.retried += 1;
           }

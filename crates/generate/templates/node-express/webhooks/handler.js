@@ -51,9 +51,13 @@ export class Webhooks {
  * @returns {Webhooks}
  */
 export function startWebhooks(cafe24, settings, { handlers = [], dispatch = true } = {}) {
-  if (settings.auth === null) cafe24.logger.warn({}, 'CAFE24_WEBHOOK_AUTH is not set: every webhook delivery is refused (403)');
+  if (settings.auth === null)
+    cafe24.logger.warn({}, 'CAFE24_WEBHOOK_AUTH is not set: every webhook delivery is refused (403)');
   if (settings.reconcileIntervalSecs > 0) {
-    cafe24.logger.warn({}, 'CAFE24_WEBHOOK_RECONCILE_INTERVAL_SECS is set, but this module does not reconcile; run the cafe24-oauth worker for that');
+    cafe24.logger.warn(
+      {},
+      'CAFE24_WEBHOOK_RECONCILE_INTERVAL_SECS is set, but this module does not reconcile; run the cafe24-oauth worker for that',
+    );
   }
   const store = new WebhookStore(cafe24.db);
   const dispatcher = new Dispatcher({
@@ -101,7 +105,11 @@ export function parseDelivery(body) {
     throw invalid('the body is not JSON');
   }
   const raw = value !== null && typeof value === 'object' ? value.event_no : undefined;
-  const eventNo = Number.isInteger(raw) ? raw : typeof raw === 'string' && EVENT_NO.test(raw) ? Number(raw) : Number.NaN;
+  const eventNo = Number.isInteger(raw)
+    ? raw
+    : typeof raw === 'string' && EVENT_NO.test(raw)
+      ? Number(raw)
+      : Number.NaN;
   if (!(eventNo > 0 && eventNo <= INT32_MAX)) throw invalid('event_no is missing or not a number');
   const mallId = value.resource !== null && typeof value.resource === 'object' ? value.resource.mall_id : undefined;
   if (!isMallId(mallId)) throw invalid('resource.mall_id is missing or not a valid mall id');
@@ -138,7 +146,13 @@ export function webhooksRouter(cafe24, webhooks) {
       const traceId = traceHeader === null ? null : (req.get(traceHeader) ?? null);
       let stored;
       try {
-        stored = await webhooks.store.insert({ dedupeKey: dedupeKey(traceId, eventNo, body), mallId, eventNo, traceId, body: text });
+        stored = await webhooks.store.insert({
+          dedupeKey: dedupeKey(traceId, eventNo, body),
+          mallId,
+          eventNo,
+          traceId,
+          body: text,
+        });
       } catch (error) {
         logger.error({ error: errorName(error) }, 'storing a webhook failed');
         throw isUnavailable(error) ? HttpError.unavailable() : HttpError.internal();

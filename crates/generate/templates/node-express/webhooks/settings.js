@@ -18,7 +18,10 @@ const HEADER_NAME = /^[A-Za-z0-9_-]+$/;
  */
 function networks(raw) {
   const list = new BlockList();
-  for (const entry of raw.split(',').map((part) => part.trim()).filter(Boolean)) {
+  for (const entry of raw
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
     const [address, prefix, extra] = entry.split('/');
     const family = isIP(address);
     const bits = prefix === undefined ? null : /^[0-9]{1,3}$/.test(prefix) ? Number(prefix) : -1;

@@ -92,7 +92,8 @@ export class Verifier {
     if (s.auth === null) throw new WebhookRefused('webhook verification is not configured');
     if (s.allowedSenders !== null) {
       const sender = this.sender(peer, forwardedFor);
-      if (sender === null || !listed(s.allowedSenders, sender)) throw new WebhookRefused('sender address is not allowed');
+      if (sender === null || !listed(s.allowedSenders, sender))
+        throw new WebhookRefused('sender address is not allowed');
     }
     if (s.auth === 'insecure-none') return;
     if (s.key === null) throw new WebhookRefused('webhook verification is not configured');

@@ -148,5 +148,7 @@ export async function installedMall(options) {
   const answer = await installMall(options);
   assert.equal(answer.status, 200, await answer.clone().text());
   await app.cafe24.exchanger.drain();
-  return eventually(async () => (await app.cafe24.store.readTokens(mallId)) ?? undefined, { what: `the install of ${mallId}` });
+  return eventually(async () => (await app.cafe24.store.readTokens(mallId)) ?? undefined, {
+    what: `the install of ${mallId}`,
+  });
 }

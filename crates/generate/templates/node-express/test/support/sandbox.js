@@ -13,7 +13,9 @@ const STOP_TIMEOUT_MS = 5_000;
 /** The cafe24-oauth binary, or a failure that says how to get one. */
 export function sandboxBinary() {
   const named = process.env.CAFE24_SANDBOX_BIN;
-  const candidates = named ? [named] : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'cafe24-oauth'));
+  const candidates = named
+    ? [named]
+    : (process.env.PATH ?? '').split(delimiter).map((dir) => join(dir, 'cafe24-oauth'));
   for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);
@@ -111,7 +113,9 @@ export class Sandbox {
  * @returns {Promise<Sandbox>}
  */
 export async function startSandbox(flags = []) {
-  const child = spawn(sandboxBinary(), ['sandbox', '--listen', '127.0.0.1:0', ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(sandboxBinary(), ['sandbox', '--listen', '127.0.0.1:0', ...flags], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk) => {
     stderr = (stderr + chunk).slice(-4000);
@@ -126,7 +130,9 @@ export async function startSandbox(flags = []) {
       });
       child.once('exit', (code) => reject(new Error(`the sandbox exited (${code}) before listening: ${stderr}`)));
       child.once('error', reject);
-      timeout.addEventListener('abort', () => reject(new Error(`the sandbox did not start in ${START_TIMEOUT_MS} ms: ${stderr}`)));
+      timeout.addEventListener('abort', () =>
+        reject(new Error(`the sandbox did not start in ${START_TIMEOUT_MS} ms: ${stderr}`)),
+      );
     });
     lines.removeAllListeners('line');
     child.stdout?.resume();
