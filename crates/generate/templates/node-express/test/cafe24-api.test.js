@@ -33,7 +33,9 @@ before(async () => {
   clock = new TestClock(sandbox);
   const env = testEnv({ sandbox, databaseUrl: database.url, CAFE24_ADMIN_TOKEN: ADMIN_TOKEN });
   app = await startTestApp({ env, clock, runWorker: false });
-  await Promise.all(['catalog', 'busy', 'expired', 'proxied'].map((mallId) => installedMall({ app, sandbox, mallId })));
+  await Promise.all(
+    ['catalog', 'busy', 'expired', 'proxied', 'abandoned'].map((mallId) => installedMall({ app, sandbox, mallId })),
+  );
 });
 after(async () => {
   await app?.close();
@@ -161,5 +163,24 @@ describe('the admin proxy (contract §3.8)', () => {
       [400, 'invalid_json'],
     );
     assert.deepEqual(await refusal(await call('/internal/malls/nobody/api/v2/admin/products')), [404, 'not_installed']);
+  });
+
+  it('finishes the refresh a caller started when the caller hangs up', async () => {
+    await clock.advance(2 * 3600_000);
+    await sandbox.setFault('token', { mall_id: 'abandoned', response_delay_ms: 1500, response_delay_next: 1 });
+    try {
+      const hungUp = call('/internal/malls/abandoned/api/v2/admin/products/count', {
+        signal: AbortSignal.timeout(300),
+      });
+      await assert.rejects(hungUp, { name: 'TimeoutError' });
+      assert.equal(await app.cafe24.work.drain(10_000), true);
+      const row = await app.cafe24.store.readTokens('abandoned');
+      assert.equal(row?.version, 2, 'the rotated pair was stored');
+      const stats = await sandbox.stats('abandoned');
+      assert.equal(stats.refresh_grants, 1);
+      assert.equal(stats.api_calls, 0, 'the call itself was dropped with its caller');
+    } finally {
+      await sandbox.clearFaults();
+    }
   });
 });

@@ -51,7 +51,9 @@ before(async () => {
   clock = new TestClock(sandbox);
   env = testEnv({ sandbox, databaseUrl: database.url, CAFE24_HTTP_TIMEOUT_SECS: String(HTTP_TIMEOUT_SECS) });
   app = await startTestApp({ env, clock, runWorker: false });
-  other = await startCafe24(loadSettings(env), { clock: clock.now, runWorker: false, migrate: false });
+  // The second process gives up on a held mall lock after one second.
+  const impatient = loadSettings({ ...env, CAFE24_REFRESH_LOCK_WAIT_SECS: '1' });
+  other = await startCafe24(impatient, { clock: clock.now, runWorker: false, migrate: false });
 });
 after(async () => {
   await other?.close();
@@ -146,6 +148,30 @@ describe('access tokens (contract §9)', () => {
     const second = await other.tokens.refreshRejected('forced', stale);
     assert.equal(second.expose(), first.expose());
     assert.equal((await sandbox.stats('forced')).refresh_grants, 1);
+  });
+
+  it('gives up on a lock held elsewhere after CAFE24_REFRESH_LOCK_WAIT_SECS, and the abandoned wait never takes it', async () => {
+    await installedMall({ app, sandbox, mallId: 'locked' });
+    await clock.advance(2 * HOURS);
+    const holder = await app.cafe24.db.connect();
+    const key = "hashtextextended('cafe24.mall:' || 'locked', 0)";
+    try {
+      await holder.query(`SELECT pg_advisory_lock(${key})`);
+      const started = Date.now();
+      await assert.rejects(other.tokens.accessToken('locked'), TokenUnavailable);
+      assert.ok(Date.now() - started < 5000);
+      await holder.query(`SELECT pg_advisory_unlock(${key})`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const held = await holder.query(
+        `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND granted`,
+      );
+      assert.equal(held.rows[0].n, 0, 'no session kept or later took the lock');
+    } finally {
+      await holder.end();
+    }
+    assert.equal((await sandbox.stats('locked')).refresh_grants, 0, 'nothing was sent while the lock was held');
+    assert.ok(await other.tokens.accessToken('locked'));
+    assert.equal((await sandbox.stats('locked')).refresh_grants, 1);
   });
 
   it('keeps a mall alive before its refresh token expires', async () => {
