@@ -99,7 +99,8 @@ class Sandbox:
 
 
 @pytest.fixture(scope="session")
-def sandbox() -> Iterator[Sandbox]:
+def cafe24_bin() -> str:
+    """The cafe24-oauth binary: the sandbox, and the Rust runtime this module interoperates with."""
     binary = os.environ.get("CAFE24_SANDBOX_BIN") or shutil.which("cafe24-oauth")
     if not binary or not os.access(binary, os.X_OK):
         pytest.fail(
@@ -107,7 +108,12 @@ def sandbox() -> Iterator[Sandbox]:
             "on PATH (build it in the cafe24-oauth repository: cargo build -p cafe24-cli)",
             pytrace=False,
         )
-    args = [binary, "sandbox", "--listen", "127.0.0.1:0", "--auto-approve", "--auto-create-malls"]
+    return binary
+
+
+@pytest.fixture(scope="session")
+def sandbox(cafe24_bin: str) -> Iterator[Sandbox]:
+    args = [cafe24_bin, "sandbox", "--listen", "127.0.0.1:0", "--auto-approve", "--auto-create-malls"]
     process = subprocess.Popen(
         [*args, "--products", "250", "--redirect-uri", REDIRECT_URI],
         stdout=subprocess.PIPE,
