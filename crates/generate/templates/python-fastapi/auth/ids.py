@@ -19,7 +19,9 @@ class InvalidScope(ValueError):
 
 def parse_mall_id(raw: str) -> str:
     """Returns ``raw`` if it is a mall id: 1-50 lowercase letters, digits, ``-`` or ``_``,
-    starting with a letter or a digit. Anything else could steer ``{mall_id}.cafe24api.com``."""
+    starting with a letter or a digit, without ``--`` as the third and fourth characters (the
+    mark of an encoded international name, ``xn--``). Anything else could steer
+    ``{mall_id}.cafe24api.com`` or make no URL at all."""
     if not raw:
         raise InvalidMallId("mall id is empty")
     if len(raw) > MAX_MALL_ID_LEN:
@@ -31,6 +33,8 @@ def parse_mall_id(raw: str) -> str:
         raise InvalidMallId("mall id may contain only lowercase letters, digits, '-' and '_'")
     if not _MALL_CHARS.fullmatch(raw):
         raise InvalidMallId("mall id may contain only lowercase letters, digits, '-' and '_'")
+    if raw[2:4] == "--":
+        raise InvalidMallId("mall id must not have '--' as its third and fourth characters")
     return raw
 
 
