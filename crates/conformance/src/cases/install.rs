@@ -149,6 +149,8 @@ pub async fn hostile_mall_id_is_400(w: &World<'_>) -> Outcome {
         ("a newline", "shop%0Aevil"),
         ("a port", "shop%3A80"),
         ("a fragment", "shop%23x"),
+        ("an encoded international name (xn--)", "xn---"),
+        ("'--' as third and fourth characters", "ab--cd"),
     ];
     for (i, (what, raw)) in hostile.iter().enumerate() {
         let query = format!(
