@@ -56,6 +56,27 @@ fn main() {
         );
     }
     code.push_str("];\n");
+    // The contract's migrations, byte for byte: the runtime's own files are the one source.
+    let migrations = root.join("../../store/migrations/postgres");
+    println!("cargo:rerun-if-changed={}", migrations.display());
+    let mut sql = Vec::new();
+    walk(&migrations, &mut sql);
+    code.push_str("pub static MIGRATIONS: &[(&str, &str)] = &[\n");
+    for file in sql
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "sql"))
+    {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let _ = writeln!(
+            code,
+            "    ({name:?}, include_str!({:?})),",
+            file.display().to_string()
+        );
+    }
+    code.push_str("];\n");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("templates.rs");
     if let Err(e) = std::fs::write(&out, code) {
         panic!("writing {}: {e}", out.display());

@@ -66,12 +66,20 @@ pub fn render(
             }
             None => (path, contents.to_owned()),
         };
-        if !target.is_output(path)
-            || (target.is_webhook_only(path) && !task.include_webhook_handler)
+        // Folders named for the package (Kotlin): `__package_path__` → `com/example/app`.
+        let path = path.replace(PACKAGE_DIR, &package_path);
+        if !target.is_output(&path)
+            || (target.is_webhook_only(&path) && !task.include_webhook_handler)
         {
             continue;
         }
-        out.insert(path.to_owned(), rendered);
+        out.insert(path, rendered);
+    }
+    for (name, sql) in embedded::MIGRATIONS {
+        out.insert(
+            format!("{}/{name}", target.migrations_dir),
+            (*sql).to_owned(),
+        );
     }
     Ok(out)
 }
@@ -124,6 +132,24 @@ mod tests {
                 assert!(files.keys().all(|p| target.is_output(p)));
             }
         }
+    }
+
+    #[test]
+    fn the_migrations_are_the_runtimes_byte_for_byte() {
+        let files = render(&task("python", "fastapi", false), "1").expect("render");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../store/migrations/postgres");
+        let mut count = 0;
+        for entry in std::fs::read_dir(dir).expect("migrations").flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let runtime = std::fs::read_to_string(entry.path()).expect("read");
+            assert_eq!(
+                files.get(&format!("migrations/{name}")),
+                Some(&runtime),
+                "{name}"
+            );
+            count += 1;
+        }
+        assert!(count >= 4);
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub struct Target {
     pub dependency_files: &'static [&'static str],
     /// Template-tree files that are not part of the output (development helpers).
     pub not_output: &'static [&'static str],
+    /// Where the contract's migration files are written (the runtime's own, byte for byte).
+    pub migrations_dir: &'static str,
 }
 
 pub const TARGETS: &[Target] = &[
@@ -37,6 +39,7 @@ pub const TARGETS: &[Target] = &[
         ],
         dependency_files: &["requirements.txt", "requirements-dev.txt", ".gitignore"],
         not_output: &["render_dev.py"],
+        migrations_dir: "migrations",
     },
     Target {
         language: "node",
@@ -47,6 +50,7 @@ pub const TARGETS: &[Target] = &[
         user_owned: &[],
         dependency_files: &[],
         not_output: &[],
+        migrations_dir: "migrations",
     },
     Target {
         language: "kotlin",
@@ -57,6 +61,7 @@ pub const TARGETS: &[Target] = &[
         user_owned: &[],
         dependency_files: &[],
         not_output: &[],
+        migrations_dir: "src/main/resources/db/cafe24",
     },
 ];
 

@@ -7,7 +7,8 @@ generated module can be linted and tested here.
 
 Files ending in ``.j2`` are rendered and lose the suffix; the others are copied byte for byte
 (and must hold no template syntax); with the webhook handler off, every path with a
-``webhooks`` directory is skipped.
+``webhooks`` directory is skipped. The migrations come from the runtime
+(``crates/store/migrations/postgres``), as the generator writes them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 import jinja2
 
 HERE = Path(__file__).resolve().parent
+# The contract's migrations: the generator writes the runtime's own files, byte for byte.
+MIGRATIONS = HERE.parents[2] / "store" / "migrations" / "postgres"
 SKIP_NAMES = {"render_dev.py", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".venv"}
 DELIMITERS = ("{{", "{%", "{#")
 
@@ -54,6 +57,10 @@ def render(out: Path, *, webhooks: bool, scopes: list[str]) -> list[str]:
                 raise SystemExit(f"{relative}: template syntax in a file without .j2")
             shutil.copyfile(source, target)
         written.append(str(target.relative_to(out)))
+    (out / "migrations").mkdir(parents=True, exist_ok=True)
+    for sql in sorted(MIGRATIONS.glob("*.sql")):
+        shutil.copyfile(sql, out / "migrations" / sql.name)
+        written.append(f"migrations/{sql.name}")
     return written
 
 
