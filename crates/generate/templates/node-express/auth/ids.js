@@ -4,6 +4,9 @@
 export const MAX_MALL_ID_LENGTH = 50;
 
 const MALL_ID = /^[a-z0-9][a-z0-9_-]*$/;
+// DNS reserves '--' as the third and fourth characters for encoded international names
+// (`xn--…`), which URL parsers decode, and refuse when invalid.
+const RESERVED = /^..--/;
 const SCOPE = /^mall\.(?:read|write)_[A-Za-z_]{1,40}$/;
 
 export class InvalidMallId extends Error {
@@ -11,8 +14,9 @@ export class InvalidMallId extends Error {
 }
 
 /**
- * Returns `raw` if it is a mall id: 1-50 lowercase ASCII letters, digits, `-` or `_`, starting
- * with a letter or a digit. The error's message never repeats the value.
+ * Returns `raw` if it is a mall id (docs/contract.md §1): 1-50 lowercase ASCII letters, digits,
+ * `-` or `_`, starting with a letter or a digit, without `--` as the third and fourth
+ * characters. The error's message never repeats the value.
  * @param {string} raw
  * @returns {string}
  */
@@ -27,6 +31,7 @@ export function parseMallId(raw) {
     }
     throw new InvalidMallId("mall id may contain only lowercase letters, digits, '-' and '_'");
   }
+  if (RESERVED.test(raw)) throw new InvalidMallId("mall id must not have '--' as its third and fourth characters");
   return raw;
 }
 
@@ -35,7 +40,7 @@ export function parseMallId(raw) {
  * @returns {raw is string}
  */
 export function isMallId(raw) {
-  return typeof raw === 'string' && raw.length <= MAX_MALL_ID_LENGTH && MALL_ID.test(raw);
+  return typeof raw === 'string' && raw.length <= MAX_MALL_ID_LENGTH && MALL_ID.test(raw) && !RESERVED.test(raw);
 }
 
 /**

@@ -125,6 +125,11 @@ function redirectUri(raw) {
 function baseUrl(raw) {
   const template = raw.replace(/\/+$/, '');
   if (template.split('{mall_id}').length !== 2) throw new Error('must contain {mall_id} exactly once');
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(template)?.[1] ?? '';
+  const host = authority.replace(/^.*@/, '').replace(/:[^:\]]*$/, '');
+  if (authority.includes('{mall_id}') && !host.split('.').includes('{mall_id}')) {
+    throw new Error('must hold {mall_id} in the host only as a whole label ({mall_id}.example.com), or in the path');
+  }
   let url;
   try {
     url = new URL(template.replace('{mall_id}', 'mall'));
