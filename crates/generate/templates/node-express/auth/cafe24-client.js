@@ -16,7 +16,7 @@ import { describeTransportError } from './token-endpoint.js';
 /** @import { Logger } from './logger.js' */
 /** @import { LimitReport, MallPacer, Timer } from './pacer.js' */
 /** @import { Secret } from './secret.js' */
-/** @import { Settings } from '../config/settings.js' */
+/** @import { Settings } from './settings.js' */
 
 const ADMIN_PREFIX = '/api/v2/admin';
 const PAGE_LIMIT = 100;

@@ -9,7 +9,7 @@ import { Semaphore, sleep } from './concurrency.js';
 import { errorName, silentLogger } from './logger.js';
 
 /** @import { Logger } from './logger.js' */
-/** @import { DatabaseTarget, Settings } from '../config/settings.js' */
+/** @import { DatabaseTarget, Settings } from './settings.js' */
 
 export const PERSIST_FOR_MS = 60_000;
 const INT8_OID = 20;

@@ -21,7 +21,7 @@ import { sealedPair } from './token-manager.js';
 /** @import { ClaimedCode, Store } from './store.js' */
 /** @import { TokenEndpoint } from './token-endpoint.js' */
 /** @import { TokenManager } from './token-manager.js' */
-/** @import { Settings } from '../config/settings.js' */
+/** @import { Settings } from './settings.js' */
 
 export const CHANNEL = 'cafe24_authorization_codes';
 const BATCH = 32;

@@ -10,7 +10,7 @@ import { TokenError } from './token-manager.js';
 /** @import { Logger } from './logger.js' */
 /** @import { Store } from './store.js' */
 /** @import { TokenManager } from './token-manager.js' */
-/** @import { Settings } from '../config/settings.js' */
+/** @import { Settings } from './settings.js' */
 
 const MAX_DUE_PER_PASS = 10_000;
 

@@ -18,7 +18,7 @@ import { ExpiredState, StateError } from './state.js';
 
 /** @import { Request } from 'express' */
 /** @import { Cafe24 } from './runtime.js' */
-/** @import { Settings } from '../config/settings.js' */
+/** @import { Settings } from './settings.js' */
 
 const MAX_CODE_BYTES = 512;
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;

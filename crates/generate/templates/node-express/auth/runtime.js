@@ -22,7 +22,7 @@ import { JOURNAL_SLACK_MS, TokenManager } from './token-manager.js';
 
 /** @import { Logger } from './logger.js' */
 /** @import { Timer } from './pacer.js' */
-/** @import { Settings } from '../config/settings.js' */
+/** @import { Settings } from './settings.js' */
 
 const KEEP_ALIVE_MS = 10_000;
 

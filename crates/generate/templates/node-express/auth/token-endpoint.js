@@ -8,7 +8,7 @@ import { mallUrl } from './ids.js';
 import { Secret } from './secret.js';
 
 /** @import { Dispatcher } from 'undici' */
-/** @import { Settings } from '../config/settings.js' */
+/** @import { Settings } from './settings.js' */
 
 const KST_OFFSET_MINUTES = 9 * 60;
 const SALVAGED_ACCESS_LIFETIME_MS = 3600_000;

@@ -20,7 +20,7 @@ import { Secret } from './secret.js';
 /** @import { Logger } from './logger.js' */
 /** @import { MallLock, NewTokens, Store, TokenRow } from './store.js' */
 /** @import { TokenEndpoint, TokenSet } from './token-endpoint.js' */
-/** @import { Settings } from '../config/settings.js' */
+/** @import { Settings } from './settings.js' */
 
 export const JOURNAL_SLACK_MS = 2000;
 export const FORCED_REFRESH_FLOOR_MS = 30_000;

@@ -11,7 +11,7 @@ import { Agent } from 'undici';
 
 import { Cafe24Client, Cafe24Deadline, Cafe24Refused, InvalidApiRequest, NoProgress } from '../auth/cafe24-client.js';
 import { Secret } from '../auth/secret.js';
-import { loadSettings } from '../config/settings.js';
+import { loadSettings } from '../auth/settings.js';
 import { testEnv } from './support/harness.js';
 
 /** Time that jumps instead of passing: a minute of the 40/2s bucket takes milliseconds. */

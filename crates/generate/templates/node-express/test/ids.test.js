@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
 import { InvalidMallId, isMallId, mallUrl, parseMallId, parseScopes } from '../auth/ids.js';
-import { ConfigError, loadSettings } from '../config/settings.js';
+import { ConfigError, loadSettings } from '../auth/settings.js';
 import { testEnv } from './support/harness.js';
 
 // The contract's rule, as a regular expression (§1).

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { describe, it } from 'node:test';
 
-import { ConfigError, loadSettings } from '../config/settings.js';
+import { ConfigError, loadSettings } from '../auth/settings.js';
 import { KEY_RING, STATE_SECRET, testEnv } from './support/harness.js';
 
 const VALID = testEnv({ databaseUrl: 'postgres://app:db-password-1@127.0.0.1:5432/app' });

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { authorizeUrl } from '../auth/oauth.js';
 import { Secret } from '../auth/secret.js';
 import { BadSignature, ExpiredState, MalformedState, StateSigner } from '../auth/state.js';
-import { loadSettings } from '../config/settings.js';
+import { loadSettings } from '../auth/settings.js';
 
 const SECRET = new Secret('contract-v1-state-secret-0123456789abcdef');
 const NONCE = Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);

@@ -18,7 +18,7 @@ import {
   parseCafe24Instant,
   parseTokenResponse,
 } from '../auth/token-endpoint.js';
-import { loadSettings } from '../config/settings.js';
+import { loadSettings } from '../auth/settings.js';
 import { testEnv } from './support/harness.js';
 
 const NOW = new Date('2021-03-01T03:00:00Z');

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { keepAlivePass } from '../auth/keepalive.js';
 import { startCafe24 } from '../auth/runtime.js';
 import { NeedsReauth, Revoked, TokenUnavailable } from '../auth/token-manager.js';
-import { loadSettings } from '../config/settings.js';
+import { loadSettings } from '../auth/settings.js';
 import { createTestDatabase } from './support/database.js';
 import { SANDBOX_FLAGS, TestClock, installedMall, startTestApp, testEnv } from './support/harness.js';
 import { startSandbox } from './support/sandbox.js';

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 
 import { request } from 'undici';
 
-import { ConfigError } from '../config/settings.js';
+import { ConfigError } from '../auth/settings.js';
 import { dedupeKey, startWebhooks } from '../webhooks/handler.js';
 import { loadWebhookSettings } from '../webhooks/settings.js';
 import { Verifier, WebhookRefused, signHex } from '../webhooks/verify.js';

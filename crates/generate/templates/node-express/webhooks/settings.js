@@ -5,7 +5,7 @@ import { BlockList, isIP } from 'node:net';
 
 import { z } from 'zod';
 
-import { ConfigError, parseVariables, parsed, readSources, secret, wholeNumber } from '../config/settings.js';
+import { ConfigError, parseVariables, parsed, readSources, secret, wholeNumber } from '../auth/settings.js';
 
 const AUTH_SCHEMES = /** @type {const} */ (['api-key', 'hmac-hex', 'hmac-base64', 'insecure-none']);
 const HEADER_NAME = /^[A-Za-z0-9_-]+$/;

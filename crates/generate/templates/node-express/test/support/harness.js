@@ -7,7 +7,7 @@ import { once } from 'node:events';
 
 import { createApp } from '../../app.js';
 import { startCafe24 } from '../../auth/runtime.js';
-import { loadSettings } from '../../config/settings.js';
+import { loadSettings } from '../../auth/settings.js';
 
 /** @import { Cafe24 } from '../../auth/runtime.js' */
 /** @import { Logger } from '../../auth/logger.js' */
