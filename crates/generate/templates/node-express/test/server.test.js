@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -24,6 +24,7 @@ const EXIT_TIMEOUT_MS = 20_000;
  */
 function server(env, { dotenv } = {}) {
   const cwd = mkdtempSync(join(tmpdir(), 'cafe24-server-'));
+  directories.push(cwd);
   if (dotenv !== undefined) writeFileSync(join(cwd, '.env'), dotenv);
   return spawn(process.execPath, [SERVER], {
     cwd,
@@ -45,6 +46,8 @@ async function finished(child) {
   return { code, stderr };
 }
 
+/** The empty directories the servers ran in, removed at the end. @type {string[]} */
+const directories = [];
 /** @type {{ url: string, drop(): Promise<void> }} */
 let database;
 before(async () => {
@@ -52,6 +55,7 @@ before(async () => {
 });
 after(async () => {
   await database?.drop();
+  for (const directory of directories) rmSync(directory, { recursive: true, force: true });
 });
 
 describe('node server.js', () => {
