@@ -26,9 +26,10 @@ let app;
 let clock;
 
 before(async () => {
-  [sandbox, database] = await Promise.all([
-    startSandbox([...SANDBOX_FLAGS, '--products', '250']),
-    createTestDatabase(),
+  // Each is assigned as soon as it exists, so `after` stops what started even if the other failed.
+  await Promise.all([
+    startSandbox([...SANDBOX_FLAGS, '--products', '250']).then((started) => (sandbox = started)),
+    createTestDatabase().then((created) => (database = created)),
   ]);
   clock = new TestClock(sandbox);
   const env = testEnv({ sandbox, databaseUrl: database.url, CAFE24_ADMIN_TOKEN: ADMIN_TOKEN });

@@ -48,7 +48,11 @@ async function refusal(response) {
 }
 
 before(async () => {
-  [sandbox, database] = await Promise.all([startSandbox(SANDBOX_FLAGS), createTestDatabase()]);
+  // Each is assigned as soon as it exists, so `after` stops what started even if the other failed.
+  await Promise.all([
+    startSandbox(SANDBOX_FLAGS).then((started) => (sandbox = started)),
+    createTestDatabase().then((created) => (database = created)),
+  ]);
   app = await startTestApp({ env: testEnv({ sandbox, databaseUrl: database.url }), logger });
 });
 after(async () => {

@@ -3,7 +3,7 @@
 // over CAFE24_CONFIG_FILE.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -127,8 +127,10 @@ describe('settings', () => {
     assert.deepEqual(loadSettings({ ...VALID, PORT: '3000', LISTEN_ADDR: '[::1]:0' }).listen, { host: '::1', port: 0 });
   });
 
-  it('reads CAFE24_CONFIG_FILE under the environment', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'cafe24-settings-')), 'cafe24.toml');
+  it('reads CAFE24_CONFIG_FILE under the environment', (t) => {
+    const directory = mkdtempSync(join(tmpdir(), 'cafe24-settings-'));
+    t.after(() => rmSync(directory, { recursive: true, force: true }));
+    const file = join(directory, 'cafe24.toml');
     writeFileSync(
       file,
       'cafe24_state_ttl_secs = 120\nCAFE24_LAUNCH_HMAC_REQUIRED = false\nCAFE24_SCOPES = ["mall.read_store", "mall.read_product"]\n',

@@ -47,7 +47,11 @@ const events = async (mallId) =>
   );
 
 before(async () => {
-  [sandbox, database] = await Promise.all([startSandbox(SANDBOX_FLAGS), createTestDatabase()]);
+  // Each is assigned as soon as it exists, so `after` stops what started even if the other failed.
+  await Promise.all([
+    startSandbox(SANDBOX_FLAGS).then((started) => (sandbox = started)),
+    createTestDatabase().then((created) => (database = created)),
+  ]);
   clock = new TestClock(sandbox);
   env = testEnv({ sandbox, databaseUrl: database.url, CAFE24_HTTP_TIMEOUT_SECS: String(HTTP_TIMEOUT_SECS) });
   app = await startTestApp({ env, clock, runWorker: false });

@@ -60,7 +60,11 @@ const count = async () =>
   Number((await app.cafe24.db.query('SELECT count(*) AS n FROM cafe24.webhook_events')).rows[0].n);
 
 before(async () => {
-  [sandbox, database] = await Promise.all([startSandbox(SANDBOX_FLAGS), createTestDatabase()]);
+  // Each is assigned as soon as it exists, so `after` stops what started even if the other failed.
+  await Promise.all([
+    startSandbox(SANDBOX_FLAGS).then((started) => (sandbox = started)),
+    createTestDatabase().then((created) => (database = created)),
+  ]);
   const env = testEnv({
     sandbox,
     databaseUrl: database.url,
