@@ -10,6 +10,9 @@ use crate::InitError;
 
 /// Selects the handler: `http` (default), `exchange` or `refresh`.
 pub const HANDLER_VAR: &str = "CAFE24_LAMBDA_HANDLER";
+/// How long one `exchange` invocation keeps listening for new codes after its first pass
+/// (seconds; default: until shortly before its deadline). 0: one pass and return.
+pub const EXCHANGE_LISTEN_VAR: &str = "CAFE24_LAMBDA_EXCHANGE_LISTEN_SECS";
 /// `true` applies pending migrations at init (default `false`: a callback function whose
 /// database is down must still start, and answer 503).
 pub const MIGRATE_VAR: &str = "CAFE24_LAMBDA_MIGRATE";
@@ -36,6 +39,8 @@ pub struct LambdaSettings {
     pub handler: Handler,
     pub migrate: bool,
     pub database: DatabaseSettings,
+    /// `None`: listen until shortly before the invocation's deadline.
+    pub exchange_listen: Option<std::time::Duration>,
 }
 
 impl LambdaSettings {
@@ -56,10 +61,18 @@ impl LambdaSettings {
             };
             return Err(ConfigError::new("DATABASE_URL", reason));
         }
+        let exchange_listen = src.parse_or(EXCHANGE_LISTEN_VAR, None, |raw| {
+            raw.parse::<u64>()
+                .ok()
+                .filter(|s| *s <= 900)
+                .map(|s| Some(std::time::Duration::from_secs(s)))
+                .ok_or("must be a whole number of seconds from 0 to 900")
+        })?;
         Ok(Self {
             handler,
             migrate: src.bool_or(MIGRATE_VAR, false)?,
             database,
+            exchange_listen,
         })
     }
 

@@ -5,19 +5,79 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use cafe24_store::CodeWakeups;
 use cafe24_tokens::keepalive::{due_malls, refresh_malls};
-use cafe24_tokens::{Exchanger, TokenManager};
+use cafe24_tokens::{ExchangeSummary, Exchanger, TokenManager};
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
 
-pub(crate) async fn run_exchange(manager: Arc<TokenManager>) -> Result<(), lambda_runtime::Error> {
-    let exchanger = Exchanger::new(manager);
+pub(crate) async fn run_exchange(
+    manager: Arc<TokenManager>,
+    listen: Option<Duration>,
+) -> Result<(), lambda_runtime::Error> {
+    let exchanger = Exchanger::new(manager.clone());
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let exchanger = exchanger.clone();
+        let (exchanger, manager) = (exchanger.clone(), manager.clone());
         let deadline = deadline_of(&event.context);
-        async move { exchange_pass(&exchanger, deadline).await }
+        async move { exchange_invocation(&exchanger, &manager, deadline, listen).await }
     }))
     .await
+}
+
+/// One invocation of the exchange function: a pass over the queue, then — so that a code the
+/// callback stores is exchanged within a second, not at the next schedule — it stays, woken by
+/// `NOTIFY` (or a short poll), exchanging codes as they arrive, until `listen` is over or the
+/// deadline is too close to start another exchange. Overlapping invocations share the queue
+/// through its claims; none runs past its deadline.
+async fn exchange_invocation(
+    exchanger: &Exchanger,
+    manager: &TokenManager,
+    deadline: tokio::time::Instant,
+    listen: Option<Duration>,
+) -> Result<Value, Diagnostic> {
+    let started = tokio::time::Instant::now();
+    let listen_until = listen.map_or(deadline, |l| (started + l).min(deadline));
+    // An exchange needs the token call and its writes: none is started closer than this.
+    let needed = manager.settings().http_timeout + Duration::from_secs(4);
+    let mut total = ExchangeSummary::default();
+    let mut wakeups: Option<CodeWakeups> = None;
+    loop {
+        let s = exchanger
+            .drain_by(Some(deadline))
+            .await
+            .map_err(|e| failure("Cafe24.StoreError", &e))?;
+        add(&mut total, s);
+        let now = tokio::time::Instant::now();
+        if now >= listen_until || now + needed >= deadline {
+            break;
+        }
+        if wakeups.is_none() {
+            wakeups = Some(manager.store().code_wakeups().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot LISTEN for new codes; polling instead");
+                CodeWakeups::polling()
+            }));
+        }
+        let idle = if wakeups.as_ref().is_some_and(CodeWakeups::is_listening) {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(200)
+        };
+        let wait = idle.min(listen_until.saturating_duration_since(now));
+        if let Some(w) = wakeups.as_mut() {
+            w.wait(wait).await;
+        }
+    }
+    exchange_answer(total, started.elapsed())
+}
+
+fn add(total: &mut ExchangeSummary, s: ExchangeSummary) {
+    total.expired += s.expired;
+    total.claimed += s.claimed;
+    total.exchanged += s.exchanged;
+    total.failed += s.failed;
+    total.retried += s.retried;
 }
 
 pub(crate) async fn run_refresh(manager: Arc<TokenManager>) -> Result<(), lambda_runtime::Error> {
@@ -40,21 +100,15 @@ pub(crate) fn deadline_of(context: &lambda_runtime::Context) -> tokio::time::Ins
     tokio::time::Instant::now() + left
 }
 
-async fn exchange_pass(
-    exchanger: &Exchanger,
-    deadline: tokio::time::Instant,
-) -> Result<Value, Diagnostic> {
-    let s = exchanger
-        .drain_by(Some(deadline))
-        .await
-        .map_err(|e| failure("Cafe24.StoreError", &e))?;
+fn exchange_answer(s: ExchangeSummary, took: Duration) -> Result<Value, Diagnostic> {
     tracing::info!(
         claimed = s.claimed,
         exchanged = s.exchanged,
         failed = s.failed,
         expired = s.expired,
         retried = s.retried,
-        "exchange pass"
+        listened_ms = took.as_millis() as u64,
+        "exchange invocation"
     );
     Ok(json!({
         "handler": "exchange",

@@ -31,7 +31,8 @@ pub use init_error::InitError;
 /// A function ready to serve invocations: everything built, nothing yet received.
 pub enum Function {
     Http(axum::Router),
-    Exchange(Arc<TokenManager>),
+    /// The manager, and how long an invocation keeps listening for codes.
+    Exchange(Arc<TokenManager>, Option<std::time::Duration>),
     Refresh(Arc<TokenManager>),
 }
 
@@ -66,7 +67,7 @@ impl Function {
                     Arc::new(SystemClock),
                 ));
                 if lambda.handler == Handler::Exchange {
-                    Function::Exchange(manager)
+                    Function::Exchange(manager, lambda.exchange_listen)
                 } else {
                     Function::Refresh(manager)
                 }
@@ -80,7 +81,7 @@ impl Function {
     pub async fn run(self) -> Result<(), lambda_runtime::Error> {
         match self {
             Function::Http(router) => http::run(router).await,
-            Function::Exchange(manager) => jobs::run_exchange(manager).await,
+            Function::Exchange(manager, listen) => jobs::run_exchange(manager, listen).await,
             Function::Refresh(manager) => jobs::run_refresh(manager).await,
         }
     }

@@ -62,8 +62,73 @@ fn job_env(
         ("CAFE24_LAMBDA_HANDLER", handler.to_owned()),
         ("CAFE24_BASE_URL", sandbox.base_url_template()),
         ("TOKEN_ENCRYPTION_KEYS", keys.to_owned()),
+        // One pass per invocation unless a test says otherwise.
+        ("CAFE24_LAMBDA_EXCHANGE_LISTEN_SECS", "0".to_owned()),
     ]);
     env
+}
+
+/// The serverless deployment's prompt exchange: an exchange invocation stays, woken by NOTIFY,
+/// and exchanges every code the callback function stores during it within a second — two
+/// overlapping invocations share the queue (no code twice) and both return before their end.
+#[tokio::test]
+async fn overlapping_exchange_invocations_exchange_codes_stored_meanwhile_within_a_second() {
+    let sandbox = sandbox().await;
+    let db = url(&migrated_postgres().await);
+    let keys = generate_key_entry("k1");
+    let callback = Function::start(&http_env(&db)).await;
+    let mut env = job_env("exchange", &db, &sandbox, &keys);
+    env.retain(|(k, _)| *k != "CAFE24_LAMBDA_EXCHANGE_LISTEN_SECS");
+    env.push(("CAFE24_LAMBDA_EXCHANGE_LISTEN_SECS", "6".to_owned()));
+    let (a, b) = (Function::start(&env).await, Function::start(&env).await);
+    let started = std::time::Instant::now();
+    let malls: Vec<String> = (0..6).map(|i| format!("listenmall{i}")).collect();
+    let callbacks = async {
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        for mall in &malls {
+            let state = signed_state(STATE_SECRET, mall);
+            let code = consent_code(&sandbox, mall, &state).await;
+            let (status, body) = callback
+                .get(http_api_get(
+                    "/oauth/callback",
+                    &[("code", &code), ("state", &state)],
+                ))
+                .await;
+            assert_eq!(status, 200, "{body}");
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    };
+    let (first, second, ()) = tokio::join!(a.invoke(scheduled()), b.invoke(scheduled()), callbacks);
+    let took = started.elapsed();
+    let (first, second) = (first.response(), second.response());
+    let exchanged =
+        first["exchanged"].as_u64().unwrap_or(0) + second["exchanged"].as_u64().unwrap_or(0);
+    assert_eq!(
+        exchanged, 6,
+        "every code exchanged once between the two: {first} {second}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(12),
+        "both returned after their listening window: {took:?}"
+    );
+    let slowest = sqlx::query_scalar::<_, f64>(
+        "SELECT max(EXTRACT(EPOCH FROM processed_at - created_at))::float8 FROM cafe24.authorization_codes",
+    )
+    .fetch_one(&mut connect(&db).await)
+    .await
+    .expect("latency");
+    assert!(
+        slowest < 1.0,
+        "codes exchanged within a second of the callback (slowest {slowest:.3} s)"
+    );
+    for mall in &malls {
+        let stats = sandbox.stats(mall).expect("stats");
+        assert_eq!(
+            (stats.authorization_code_grants, stats.codes_rejected),
+            (1, 0),
+            "{mall}"
+        );
+    }
 }
 
 #[tokio::test]
