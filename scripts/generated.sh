@@ -56,3 +56,24 @@ generated_python() {
       && CAFE24_SANDBOX_BIN="$bin" "$venv/bin/pytest" -q -p no:cacheprovider
   )
 }
+
+# `generated_node BIN`: the Node/Express target the same way — generated from a task file,
+# `npm install` from the registry (npm caches what it downloads), the module's own `npm test`
+# (type check with tsc, then node --test against PostgreSQL and the sandbox), then the
+# conformance kit against three `node server.js` processes.
+generated_node() {
+  local bin=$1 project app
+  project=$(generated_project node express) || return 1
+  (cd "$project" && "$bin" generate) >&2 || return 1
+  app="$project/apps/inventory-alert-app"
+  echo "== generated node/express module: npm install, npm test" >&2
+  (cd "$app" && npm install --no-audit --no-fund --loglevel=error >&2 \
+    && CAFE24_SANDBOX_BIN="$bin" npm test) || return 1
+  echo "== cafe24-oauth conformance --processes 3 -- node server.js (the generated Node module)" >&2
+  (cd "$app" && "$bin" conformance --processes 3 -- node server.js) || return 1
+  # Interoperation: Node servers and the Rust worker on one database (codes exchanged by
+  # either, rotations shared: one grant per rotation, none refused — the kit's cases).
+  echo "== cafe24-oauth conformance --processes 2 --worker 'cafe24-oauth worker' -- node server.js" >&2
+  (cd "$app" && "$bin" conformance --processes 2 --worker "$bin worker" -- node server.js) || return 1
+  rm -rf "$project"
+}

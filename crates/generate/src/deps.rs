@@ -8,7 +8,7 @@ pub fn merge(path: &str, existing: &str, ours: &str) -> Option<(String, Vec<Stri
     match name {
         "package.json" => merge_package_json(existing, ours),
         "pom.xml" => merge_pom(existing, ours),
-        ".gitignore" => Some((merge_lines(existing, ours), Vec::new())),
+        ".gitignore" | ".gitattributes" => Some((merge_lines(existing, ours), Vec::new())),
         _ => Some(merge_requirements(existing, ours)),
     }
 }

@@ -557,16 +557,22 @@ include_webhook_handler: true
     #[test]
     fn unsupported_and_unbuilt_pairs_say_which_pairs_exist() {
         let e = errors(&SEED.replace("language: python", "language: ruby"));
-        assert!(e[0].contains("ruby/fastapi is not a supported language/framework pair; supported pairs: python/fastapi, node/express (not built yet), kotlin/spring (not built yet)"), "{e:?}");
-        let e = errors(
-            &SEED
-                .replace("language: python", "language: node")
-                .replace("framework: fastapi", "framework: express"),
+        let expected = format!(
+            "ruby/fastapi is not a supported language/framework pair; supported pairs: {}",
+            Target::supported_pairs()
         );
-        assert!(
-            e[0].contains("the node/express target is not built yet"),
-            "{e:?}"
-        );
+        assert!(e[0].contains(&expected), "{e:?}");
+        assert!(Target::supported_pairs().starts_with("python/fastapi, node/express"));
+        // Every planned target is refused plainly, never generated as a stub.
+        for t in crate::target::TARGETS.iter().filter(|t| !t.built) {
+            let e = errors(
+                &SEED
+                    .replace("language: python", &format!("language: {}", t.language))
+                    .replace("framework: fastapi", &format!("framework: {}", t.framework)),
+            );
+            let unbuilt = format!("the {}/{} target is not built yet", t.language, t.framework);
+            assert!(e[0].contains(&unbuilt), "{e:?}");
+        }
     }
 
     #[test]

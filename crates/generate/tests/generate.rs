@@ -394,3 +394,50 @@ fn the_agent_definition_is_a_subagent_that_runs_the_generator() {
             || text.contains("never write Cafe24 OAuth code by hand")
     );
 }
+
+#[test]
+fn the_node_target_merges_the_apps_package_json_and_keeps_a_user_edit() {
+    let task = TASK
+        .replace("language: python  # or node, kotlin", "language: node")
+        .replace(
+            "framework: fastapi  # or express, spring",
+            "framework: express",
+        );
+    let p = Project::new(&task);
+    std::fs::create_dir_all(p.root.join(OUT)).expect("app dir");
+    let theirs = "{\n  \"name\": \"the-shop\",\n  \"dependencies\": {\n    \"express\": \"^4.21.0\"\n  }\n}\n";
+    std::fs::write(p.out("package.json"), theirs).expect("package.json");
+    let r = p.apply();
+    assert_eq!(r.exit_code, 0, "{r:?}");
+    let merged: serde_json::Value = serde_json::from_str(&p.read("package.json")).expect("json");
+    assert_eq!(merged["name"], "the-shop");
+    assert_eq!(
+        merged["dependencies"]["express"], "^4.21.0",
+        "the app's version is kept"
+    );
+    assert!(
+        merged["dependencies"]["pg"].is_string(),
+        "the module's dependencies are added"
+    );
+    assert_eq!(merged["type"], "module");
+    let result = p.result();
+    assert!(
+        result.contains("clashes:") && result.contains("express"),
+        "{result}"
+    );
+    // A user edit of a module file survives a regeneration by a newer generator.
+    let file = "auth/token-manager.js";
+    let new = p.read(file);
+    let old = format!(
+        "// an older version\n{}",
+        new.split_once('\n').map_or("", |(_, r)| r)
+    );
+    p.set_base(file, &old);
+    std::fs::write(p.out(file), format!("{old}\n// the user's own line\n")).expect("edit");
+    assert_eq!(p.apply().exit_code, 0);
+    let text = p.read(file);
+    assert!(
+        text.contains("// the user's own line") && !text.contains("an older version"),
+        "{text}"
+    );
+}

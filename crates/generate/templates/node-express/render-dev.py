@@ -25,6 +25,8 @@ from pathlib import Path
 import jinja2
 
 HERE = Path(__file__).resolve().parent
+# The contract's migrations: the generator writes the runtime's own files, byte for byte.
+MIGRATIONS = HERE.parents[2] / "store" / "migrations" / "postgres"
 NOT_OUTPUT = {"render-dev.py"}
 SKIP_DIRS = {"node_modules", "__pycache__"}
 KEEP_IN_OUT = {"node_modules", "package-lock.json"}
@@ -81,6 +83,10 @@ def render(out: Path, *, webhooks: bool, scopes: list[str]) -> list[str]:
                 raise SystemExit(f"{relative}: template syntax in a file without .j2")
             shutil.copyfile(source, target)
         written.append(path)
+    (out / "migrations").mkdir(parents=True, exist_ok=True)
+    for sql in sorted(MIGRATIONS.glob("*.sql")):
+        shutil.copyfile(sql, out / "migrations" / sql.name)
+        written.append(f"migrations/{sql.name}")
     return written
 
 
