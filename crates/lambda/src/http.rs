@@ -10,7 +10,43 @@ use lambda_http::{Request, RequestExt};
 use tower::ServiceExt as _;
 
 pub(crate) async fn run(router: Router) -> Result<(), lambda_runtime::Error> {
+    let router = router.layer(axum::middleware::from_fn(observe_callback));
     lambda_http::run(router.map_request(without_stage)).await
+}
+
+/// The callback's metrics, as EMF on stdout: every call counted with its outcome, its latency,
+/// codes saved or refused, errors. Nothing from the request itself is written.
+async fn observe_callback(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.uri().path() != "/oauth/callback" {
+        return next.run(request).await;
+    }
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let saved = f64::from(u8::from(status == 200));
+    crate::emf::emit(
+        "callback",
+        &[("Outcome", crate::emf::callback_outcome(status))],
+        &[
+            ("CallbackRequests", 1.0, "Count"),
+            (
+                "CallbackErrors",
+                f64::from(u8::from(status >= 500)),
+                "Count",
+            ),
+            ("CodesSaved", saved, "Count"),
+            ("CodesRefused", 1.0 - saved, "Count"),
+            (
+                "CallbackLatency",
+                started.elapsed().as_secs_f64() * 1000.0,
+                "Milliseconds",
+            ),
+        ],
+    );
+    response
 }
 
 /// The request with its path as the API defines it, without the stage.

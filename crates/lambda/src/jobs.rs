@@ -101,6 +101,18 @@ pub(crate) fn deadline_of(context: &lambda_runtime::Context) -> tokio::time::Ins
 }
 
 fn exchange_answer(s: ExchangeSummary, took: Duration) -> Result<Value, Diagnostic> {
+    let count = |n: usize| n as f64;
+    crate::emf::emit(
+        "exchange",
+        &[],
+        &[
+            ("CodesClaimed", count(s.claimed), "Count"),
+            ("CodesExchanged", count(s.exchanged), "Count"),
+            ("CodesExpired", s.expired as f64, "Count"),
+            ("CodesFailed", count(s.failed), "Count"),
+            ("CodesRetried", count(s.retried), "Count"),
+        ],
+    );
     tracing::info!(
         claimed = s.claimed,
         exchanged = s.exchanged,
@@ -138,6 +150,16 @@ async fn refresh_pass(
         skipped = s.skipped,
         failed = s.failed,
         "keep-alive pass"
+    );
+    crate::emf::emit(
+        "refresh",
+        &[],
+        &[
+            ("MallsDue", s.due as f64, "Count"),
+            ("MallsRefreshed", s.refreshed as f64, "Count"),
+            ("RefreshesSkipped", s.skipped as f64, "Count"),
+            ("RefreshesFailed", s.failed as f64, "Count"),
+        ],
     );
     if s.failed > 0 {
         // An error, so it shows in the function's Errors metric; the retry skips fresh malls.

@@ -13,6 +13,7 @@
 //! the next use, never fatal. An init failure is reported to the Runtime API's `/init/error`.
 
 mod config;
+pub mod emf;
 mod http;
 mod init_error;
 mod jobs;

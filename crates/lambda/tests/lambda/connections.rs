@@ -43,6 +43,8 @@ async fn a_scheduled_function_survives_dropped_connections_too() {
     let mut env = http_env(&db);
     env.retain(|(k, _)| *k != "CAFE24_LAMBDA_HANDLER");
     env.push(("CAFE24_LAMBDA_HANDLER", "exchange".into()));
+    // One pass per invocation (the default listens for new codes until the deadline is near).
+    env.push(("CAFE24_LAMBDA_EXCHANGE_LISTEN_SECS", "0".into()));
     env.push((
         "TOKEN_ENCRYPTION_KEYS",
         cafe24_core::settings::generate_key_entry("k1"),

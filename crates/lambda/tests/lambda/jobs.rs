@@ -50,6 +50,22 @@ async fn consent_code(sandbox: &RunningSandbox, mall_id: &str, state: &str) -> S
         .expect("code")
 }
 
+/// The EMF records among a function's stdout lines, each checked for the format's shape.
+fn emf_records(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|r| r.get("_aws").is_some())
+        .inspect(|r| {
+            let directive = &r["_aws"]["CloudWatchMetrics"][0];
+            assert_eq!(directive["Namespace"], "Cafe24OAuth", "{r}");
+            for m in directive["Metrics"].as_array().expect("metrics") {
+                assert!(r[m["Name"].as_str().expect("name")].is_number(), "{r}");
+            }
+        })
+        .collect()
+}
+
 fn job_env(
     handler: &str,
     db: &str,
@@ -172,6 +188,36 @@ async fn callback_then_scheduled_exchange_then_keep_alive() {
     );
     let logs = exchange.process.stderr();
     assert!(!logs.contains(&code), "the exchange log shows the code");
+
+    // The spec's metrics, as CloudWatch Embedded Metric Format records on stdout.
+    let callback_metrics = emf_records(&callback.process.stdout());
+    let saved = callback_metrics
+        .iter()
+        .find(|r| r["Function"] == "callback" && r["Outcome"] == "saved")
+        .expect("a callback record");
+    assert_eq!(
+        (
+            saved["CodesSaved"].as_f64(),
+            saved["CallbackErrors"].as_f64()
+        ),
+        (Some(1.0), Some(0.0))
+    );
+    assert!(saved["CallbackLatency"]
+        .as_f64()
+        .is_some_and(|ms| ms >= 0.0));
+    let exchange_metrics = emf_records(&exchange.process.stdout());
+    assert!(
+        exchange_metrics
+            .iter()
+            .any(|r| r["Function"] == "exchange" && r["CodesExchanged"] == 1.0),
+        "{exchange_metrics:?}"
+    );
+    for out in [callback.process.stdout(), exchange.process.stdout()] {
+        assert!(
+            !out.contains(&code) && !out.contains(&state),
+            "a metric record carries the code or state"
+        );
+    }
 
     // The refresh token nears its end; the keep-alive function renews it.
     let mut conn = connect(&db).await;

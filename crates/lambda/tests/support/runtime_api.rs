@@ -236,6 +236,20 @@ pub struct FunctionProcess {
     pub child: tokio::process::Child,
     pub pid: u32,
     stderr: Arc<Mutex<Vec<u8>>>,
+    stdout: Arc<Mutex<Vec<u8>>>,
+}
+
+/// Copies a child's pipe into `sink` until it closes.
+fn drain(mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static, sink: Arc<Mutex<Vec<u8>>>) {
+    tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            lock(&sink).extend_from_slice(&buf[..n]);
+        }
+    });
 }
 
 impl FunctionProcess {
@@ -259,7 +273,7 @@ impl FunctionProcess {
             .env("_HANDLER", "bootstrap")
             .env("TZ", ":UTC")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         for (k, v) in env {
@@ -268,19 +282,24 @@ impl FunctionProcess {
         let mut child = command.spawn().expect("start the function process");
         let pid = child.id().expect("pid");
         let stderr = Arc::new(Mutex::new(Vec::new()));
-        if let Some(mut pipe) = child.stderr.take() {
-            let sink = stderr.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    lock(&sink).extend_from_slice(&buf[..n]);
-                }
-            });
+        let stdout = Arc::new(Mutex::new(Vec::new()));
+        if let Some(pipe) = child.stderr.take() {
+            drain(pipe, stderr.clone());
         }
-        Self { child, pid, stderr }
+        if let Some(pipe) = child.stdout.take() {
+            drain(pipe, stdout.clone());
+        }
+        Self {
+            child,
+            pid,
+            stderr,
+            stdout,
+        }
+    }
+
+    /// Everything the process wrote to stdout so far (its EMF metric records).
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.stdout)).into_owned()
     }
 
     /// Everything the process wrote to stderr so far.
