@@ -2,9 +2,11 @@
 # Lambda benchmark: the real `bootstrap` against the serverless spec's Python handler (psycopg 3,
 # a module-level connection reused while warm), both started by the same local Runtime API
 # harness as crates/lambda's tests and fed the same API Gateway events, in the same run:
-# cold start (process start → first response), warm latency p50/p99, peak memory (VmHWM).
-#   bench/lambda.sh                      # 10 cold starts each, 2000 warm invocations each
-#   COLD_RUNS=20 INVOCATIONS=5000 bench/lambda.sh
+# cold start (process start → first response), warm latency p50/p99, peak memory (VmHWM);
+# then callback → tokens stored on the Lambda path (the callback function, and the exchange
+# function invoked as the scheduler does, overlapping), against a bare token round trip.
+#   bench/lambda.sh                      # 10 cold starts each, 2000 warm invocations each, 100 codes
+#   COLD_RUNS=20 INVOCATIONS=5000 CODES=300 bench/lambda.sh
 # Loopback only; bounded by the counts above.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,7 @@ cd "$(dirname "$0")/.."
 
 COLD_RUNS=${COLD_RUNS:-10}
 INVOCATIONS=${INVOCATIONS:-2000}
+CODES=${CODES:-100}
 TARGET=${CARGO_TARGET_DIR:-target}
 VENV=${LAMBDA_BENCH_VENV:-/tmp/cafe24-lambda-bench-venv}
 
@@ -31,4 +34,4 @@ export PGHOST=127.0.0.1 PGPORT=$PG_PORT PGUSER=postgres PGDATABASE=lambda_bench
 unset DATABASE_URL PGPASSWORD
 
 "$TARGET/release/examples/lambda_bench" "$TARGET/release/bootstrap" "$VENV/bin/python" \
-  bench/lambda/runtime.py "$COLD_RUNS" "$INVOCATIONS"
+  bench/lambda/runtime.py "$COLD_RUNS" "$INVOCATIONS" "$CODES"
