@@ -77,3 +77,20 @@ generated_node() {
   (cd "$app" && "$bin" conformance --processes 2 --worker "$bin worker" -- node server.js) || return 1
   rm -rf "$project"
 }
+
+# `generated_kotlin BIN`: the Kotlin/Spring Boot target — generated from a task file, the
+# module's own `mvn -B verify` (Kotlin warnings are errors; tests against PostgreSQL and the
+# sandbox; Maven's repository ~/.m2 caches the downloads), then the conformance kit against three
+# `java -jar` processes of the built app.
+generated_kotlin() {
+  local bin=$1 project app jar
+  project=$(generated_project kotlin spring) || return 1
+  (cd "$project" && "$bin" generate) >&2 || return 1
+  app="$project/apps/inventory-alert-app"
+  echo "== generated kotlin/spring module: mvn -B verify" >&2
+  (cd "$app" && CAFE24_SANDBOX_BIN="$bin" mvn -B -q -T 1 verify) || return 1
+  jar=$(ls "$app"/target/*.jar | grep -v -- '-plain\.jar$' | head -n 1)
+  echo "== cafe24-oauth conformance --processes 3 -- java -jar (the generated Kotlin module)" >&2
+  (cd "$app" && "$bin" conformance --processes 3 -- java -jar "$jar") || return 1
+  rm -rf "$project"
+}

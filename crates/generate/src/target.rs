@@ -69,11 +69,16 @@ pub const TARGETS: &[Target] = &[
         language: "kotlin",
         framework: "spring",
         dir: "kotlin-spring",
-        built: false,
-        webhook_only: &[],
-        user_owned: &[],
-        dependency_files: &[],
-        not_output: &[],
+        built: true,
+        // The `webhooks` package, in main and in test, wherever the app's package puts it.
+        webhook_only: &["/webhooks/"],
+        user_owned: &[
+            "/Application.kt",
+            "src/main/resources/application.yml",
+            ".env.example",
+        ],
+        dependency_files: &["pom.xml", ".gitignore", ".gitattributes"],
+        not_output: &["render-dev.py"],
         migrations_dir: "src/main/resources/db/cafe24",
     },
 ];

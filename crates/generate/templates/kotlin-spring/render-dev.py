@@ -44,6 +44,11 @@ def clear(out: Path) -> None:
             entry.unlink()
 
 
+# The contract's migrations: the generator writes the runtime's own files, byte for byte.
+MIGRATIONS = Path(__file__).resolve().parents[2] / "store" / "migrations" / "postgres"
+MIGRATIONS_DIR = Path("src/main/resources/db/cafe24")
+
+
 def render(out: Path, *, webhooks: bool, package: str, scopes: list[str]) -> list[str]:
     # Source code, not HTML: the generator renders without auto-escaping too.
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)  # noqa: S701
@@ -78,6 +83,10 @@ def render(out: Path, *, webhooks: bool, package: str, scopes: list[str]) -> lis
                 raise SystemExit(f"{relative}: template syntax in a file without .j2")
             shutil.copyfile(source, target)
         written.append(str(target.relative_to(out)))
+    (out / MIGRATIONS_DIR).mkdir(parents=True, exist_ok=True)
+    for sql in sorted(MIGRATIONS.glob("*.sql")):
+        shutil.copyfile(sql, out / MIGRATIONS_DIR / sql.name)
+        written.append(str(MIGRATIONS_DIR / sql.name))
     return written
 
 
