@@ -269,8 +269,10 @@ async fn a_fault_soak_loses_no_mall() {
                     0 => {
                         execute(
                             &db,
+                            // This soak's database only: other tests share the cluster.
                             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                             WHERE application_name = 'cafe24-oauth' AND pid <> pg_backend_pid()",
+                             WHERE application_name = 'cafe24-oauth' AND pid <> pg_backend_pid()
+                               AND datname = current_database()",
                         )
                         .await;
                         counts.kills.fetch_add(1, Ordering::Relaxed);

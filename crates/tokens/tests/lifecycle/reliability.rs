@@ -462,7 +462,10 @@ async fn a_refresh_in_flight_elsewhere_is_waited_for_not_repeated() {
 async fn kill_advisory_lock_holders(rig: &Rig) {
     execute(
         &rig.db,
-        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted",
+        // This test's database only: other tests run beside it in the same cluster.
+        "SELECT pg_terminate_backend(pid) FROM pg_locks
+         WHERE locktype = 'advisory' AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     )
     .await;
 }
