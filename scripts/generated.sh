@@ -81,7 +81,7 @@ generated_node() {
 # `generated_kotlin BIN`: the Kotlin/Spring Boot target — generated from a task file, the
 # module's own `mvn -B verify` (Kotlin warnings are errors; tests against PostgreSQL and the
 # sandbox; Maven's repository ~/.m2 caches the downloads), then the conformance kit against three
-# `java -jar` processes of the built app.
+# `java -jar` processes of the built app, and against two of them with the Rust worker.
 generated_kotlin() {
   local bin=$1 project app jar
   project=$(generated_project kotlin spring) || return 1
@@ -92,5 +92,9 @@ generated_kotlin() {
   jar=$(ls "$app"/target/*.jar | grep -v -- '-plain\.jar$' | head -n 1)
   echo "== cafe24-oauth conformance --processes 3 -- java -jar (the generated Kotlin module)" >&2
   (cd "$app" && "$bin" conformance --processes 3 -- java -jar "$jar") || return 1
+  # Interoperation: Kotlin servers and the Rust worker on one database (codes exchanged by
+  # either, rotations shared: one grant per rotation, none refused — the kit's cases).
+  echo "== cafe24-oauth conformance --processes 2 --worker 'cafe24-oauth worker' -- java -jar (Kotlin + Rust)" >&2
+  (cd "$app" && "$bin" conformance --processes 2 --worker "$bin worker" -- java -jar "$jar") || return 1
   rm -rf "$project"
 }
