@@ -89,14 +89,14 @@ async fn migrate_is_idempotent_on_postgres_and_sqlite() {
         migrate(&pg_env),
         (
             Some(0),
-            "postgres schema at version 4 (4 applied now)".into()
+            "postgres schema at version 5 (5 applied now)".into()
         )
     );
     assert_eq!(
         migrate(&pg_env),
         (
             Some(0),
-            "postgres schema at version 4 (0 applied now)".into()
+            "postgres schema at version 5 (0 applied now)".into()
         )
     );
 

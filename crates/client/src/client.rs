@@ -1,5 +1,8 @@
 //! The client: one per process, shared by every task; [`Client::mall`] binds it to a mall.
-//! A call takes the mall's token, waits for room in its bucket, sends, and retries as the
+//! A call takes the mall's token, waits for room in its bucket — on PostgreSQL the mall's
+//! fleet-wide budget, shared by every process (contract §6.8), with this process's
+//! conservative share of it as the fallback while the database does not answer — sends, and
+//! retries as the
 //! answer allows: a 401 once after a forced refresh, a 429 after the pause Cafe24 asks for,
 //! 500/503/504 and lost answers with exponential backoff and jitter — the latter only for
 //! idempotent requests — within a bounded number of attempts and an overall deadline.
@@ -10,12 +13,13 @@ use std::time::Duration;
 use cafe24_core::secret::AccessToken;
 use cafe24_core::settings::{AppSettings, ClientSettings};
 use cafe24_core::{BaseUrlTemplate, MallId};
+use cafe24_store::{ApiBudget, Backend, BudgetTake};
 use cafe24_tokens::TokenManager;
 use rand::Rng;
 use serde_json::Value;
 
 use crate::metrics::ClientMetrics;
-use crate::pacer::{BucketSpec, LimitReport, MallPacer, Pacers};
+use crate::pacer::{BucketSpec, LimitReport, MallPacer, Pacers, PastDeadline, MAX_PAUSE};
 use crate::request::Request;
 use crate::timer::{SystemTimer, Timer};
 use crate::ApiError;
@@ -38,9 +42,25 @@ struct Inner {
     base_url: BaseUrlTemplate,
     api_version: Option<String>,
     settings: ClientSettings,
+    /// In process: the mall's whole bucket (SQLite), or the fallback share (PostgreSQL).
     pacers: Pacers,
+    /// The fleet-wide budget drawn from first, on PostgreSQL.
+    shared: Option<ApiBudget>,
     metrics: ClientMetrics,
 }
+
+/// While the shared budget cannot be reached, a process paces itself on this share of the
+/// bucket (depth and drain): four processes falling back together still stay within it.
+pub const FALLBACK_SHARE: f64 = 0.25;
+
+/// Calls of headroom the shared budget keeps below Cafe24's bucket: calls leave on the
+/// database's schedule but reach Cafe24 with a few milliseconds of jitter each, and the first
+/// ones of a burst also set up connections, so Cafe24's bucket may run a fraction of a call
+/// ahead of the mirror.
+pub const SHARED_HEADROOM: f64 = 1.0;
+
+/// How long drawing from the shared budget may take before the fallback share is used.
+const BUDGET_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Cheap to clone; clones share tokens, pacing and metrics.
 #[derive(Clone)]
@@ -84,6 +104,18 @@ impl Client {
             size: f64::from(settings.bucket_size),
             drain_per_sec: settings.drain_per_sec,
         };
+        let shared = (tokens.store().backend() == Backend::Postgres).then_some(ApiBudget {
+            size: spec.size,
+            drain_per_sec: spec.drain_per_sec,
+        });
+        let spec = if shared.is_some() {
+            BucketSpec {
+                size: (spec.size * FALLBACK_SHARE).max(1.0),
+                drain_per_sec: spec.drain_per_sec * FALLBACK_SHARE,
+            }
+        } else {
+            spec
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -92,6 +124,7 @@ impl Client {
                 api_version: app.api_version.clone(),
                 settings,
                 pacers: Pacers::new(spec, timer),
+                shared,
                 metrics: ClientMetrics::default(),
             }),
         })
@@ -111,8 +144,14 @@ impl Client {
         &self.inner.metrics
     }
 
+    /// The in-process pacers: the whole bucket on SQLite, the fallback share on PostgreSQL.
     pub fn pacers(&self) -> &Pacers {
         &self.inner.pacers
+    }
+
+    /// The fleet-wide budget calls draw from (PostgreSQL), if any.
+    pub fn shared_budget(&self) -> Option<ApiBudget> {
+        self.inner.shared
     }
 
     pub fn tokens(&self) -> &Arc<TokenManager> {
@@ -172,13 +211,13 @@ impl MallClient {
         // paced by the mall-wide pause), not by the attempt budget.
         let mut rate_limited = 0u32;
         loop {
-            if self.pacer.acquire(Some(deadline)).await.is_err() {
+            let Ok(level) = self.pace(deadline).await else {
                 inner.metrics.give_up("deadline");
                 return Err(ApiError::Deadline {
                     attempts,
                     last: Some("waiting for room in the mall's bucket".into()),
                 });
-            }
+            };
             attempts += 1;
             let (reason, last) = match self.attempt(req, &token).await {
                 Attempt::Answered {
@@ -188,6 +227,9 @@ impl MallClient {
                 } => {
                     inner.metrics.attempt(&status.to_string());
                     self.pacer.observe(&limit);
+                    if status != 429 {
+                        self.correct_shared(level, &limit).await;
+                    }
                     if (200..300).contains(&status) {
                         let body = if body.is_empty() {
                             Value::Null
@@ -225,6 +267,7 @@ impl MallClient {
                                 .map(Duration::from_secs)
                                 .unwrap_or_else(|| self.backoff(failures));
                             self.pacer.limited(wait);
+                            self.share_limited(wait).await;
                             ("rate_limited", err)
                         }
                         500 | 503 | 504 if req.is_idempotent() => {
@@ -268,6 +311,86 @@ impl MallClient {
             if !wait.is_zero() {
                 timer.sleep_until(timer.now() + wait).await;
             }
+        }
+    }
+
+    /// Waits for room for one call. On PostgreSQL the call is charged to the mall's shared
+    /// budget and the level it goes at is returned; if that budget does not answer within
+    /// [`BUDGET_TIMEOUT`], the process's fallback share paces it instead.
+    async fn pace(&self, deadline: Duration) -> Result<Option<f64>, PastDeadline> {
+        let inner = &self.client.inner;
+        let timer = inner.pacers.timer();
+        if let Some(budget) = inner.shared {
+            let max_wait = deadline.saturating_sub(timer.now());
+            let scheduled = ApiBudget {
+                size: (budget.size - SHARED_HEADROOM).max(1.0),
+                ..budget
+            };
+            let taken = tokio::time::timeout(
+                BUDGET_TIMEOUT,
+                inner
+                    .tokens
+                    .store()
+                    .take_api_call(&self.mall, scheduled, max_wait),
+            )
+            .await;
+            match taken {
+                Ok(Ok(Some(BudgetTake::Go { wait, level }))) => {
+                    inner.metrics.budget("shared");
+                    if !wait.is_zero() {
+                        timer.sleep_until(timer.now() + wait).await;
+                    }
+                    return Ok(Some(level));
+                }
+                Ok(Ok(Some(BudgetTake::TooLong))) => return Err(PastDeadline),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "the shared API budget is unreachable; pacing on this process's share");
+                }
+                Err(_) => {
+                    tracing::warn!("the shared API budget did not answer in time; pacing on this process's share");
+                }
+            }
+            inner.metrics.budget("fallback");
+        }
+        self.pacer.acquire(Some(deadline)).await.map(|()| None)
+    }
+
+    /// Corrects the shared budget when an answer shows more use than it held (calls from
+    /// outside the fleet) or asks for a pause; otherwise costs nothing.
+    async fn correct_shared(&self, level: Option<f64>, limit: &LimitReport) {
+        let inner = &self.client.inner;
+        let (Some(budget), Some(level)) = (inner.shared, level) else {
+            return;
+        };
+        let used = limit
+            .call_limit
+            .map(|(used, _)| f64::from(used).min(budget.size))
+            .filter(|used| *used > level + 1.0);
+        let pause = limit.remain_secs.map(Duration::from_secs);
+        if used.is_none() && pause.is_none() {
+            return;
+        }
+        self.observe_shared(budget, used, pause).await;
+    }
+
+    /// A 429: the bucket is full whatever the budget thought, and paused.
+    async fn share_limited(&self, pause: Duration) {
+        if let Some(budget) = self.client.inner.shared {
+            self.observe_shared(budget, Some(budget.size), Some(pause.min(MAX_PAUSE)))
+                .await;
+        }
+    }
+
+    async fn observe_shared(&self, budget: ApiBudget, used: Option<f64>, pause: Option<Duration>) {
+        let store = self.client.inner.tokens.store();
+        let observed = tokio::time::timeout(
+            BUDGET_TIMEOUT,
+            store.observe_api_limit(&self.mall, budget, used, pause),
+        )
+        .await;
+        if !matches!(observed, Ok(Ok(()))) {
+            tracing::warn!("could not correct the shared API budget; the next answer will");
         }
     }
 

@@ -16,11 +16,17 @@ struct Reason {
     reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Source {
+    budget: String,
+}
+
 #[derive(Clone, Default, Debug)]
 pub struct ClientMetrics {
     attempts: Family<Status, Counter>,
     retries: Family<Reason, Counter>,
     gave_up: Family<Reason, Counter>,
+    paced: Family<Source, Counter>,
 }
 
 impl ClientMetrics {
@@ -40,6 +46,29 @@ impl ClientMetrics {
             "Admin API calls abandoned by reason (attempts, deadline)",
             self.gave_up.clone(),
         );
+        registry.register(
+            "cafe24_api_paced",
+            "Admin API attempts by the budget that paced them (shared: the mall's fleet-wide \
+             budget in PostgreSQL; fallback: this process's share while that did not answer)",
+            self.paced.clone(),
+        );
+    }
+
+    pub(crate) fn budget(&self, budget: &str) {
+        self.paced
+            .get_or_create(&Source {
+                budget: budget.into(),
+            })
+            .inc();
+    }
+
+    /// Attempts paced by `budget` (`"shared"` or `"fallback"`; none on SQLite).
+    pub fn paced(&self, budget: &str) -> u64 {
+        self.paced
+            .get_or_create(&Source {
+                budget: budget.into(),
+            })
+            .get()
     }
 
     pub(crate) fn attempt(&self, status: &str) {

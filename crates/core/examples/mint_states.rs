@@ -1,5 +1,7 @@
 //! Prints `N` callback paths with valid, distinct signed states, for load tests:
-//! `EXPECTED_STATE_SECRET=… cargo run --release -p cafe24-core --example mint_states -- 100000 benchmall`
+//! `EXPECTED_STATE_SECRET=… cargo run --release -p cafe24-core --example mint_states -- 100000 benchmall [MALLS]`
+//! With `MALLS`, the states name malls `{MALL_ID}0` … `{MALL_ID}{MALLS-1}` in turn (installs of
+//! many malls, as in production: one mall's pending codes are capped).
 
 use std::io::Write;
 use std::time::Duration;
@@ -13,13 +15,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("usage: mint_states COUNT MALL_ID")?
         .parse()?;
-    let mall = MallId::parse(&args.next().ok_or("usage: mint_states COUNT MALL_ID")?)?;
+    let prefix = args
+        .next()
+        .ok_or("usage: mint_states COUNT MALL_ID [MALLS]")?;
+    let malls = match args.next() {
+        Some(n) => (0..n.parse::<usize>()?)
+            .map(|i| MallId::parse(&format!("{prefix}{i}")))
+            .collect::<Result<Vec<_>, _>>()?,
+        None => vec![MallId::parse(&prefix)?],
+    };
+    if malls.is_empty() {
+        return Err("MALLS must be at least 1".into());
+    }
     let key = std::env::var("EXPECTED_STATE_SECRET")?;
     let signer = StateSigner::new(StateKey::new(key), Duration::from_secs(3600));
     let now = chrono::Utc::now();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for i in 0..count {
-        let state = signer.issue(&mall, now);
+        let state = signer.issue(&malls[i % malls.len()], now);
         let encoded: String = form_urlencoded::byte_serialize(state.as_str().as_bytes()).collect();
         writeln!(out, "/oauth/callback?code=bench-{i}&state={encoded}")?;
     }

@@ -78,7 +78,13 @@ impl LambdaSettings {
 
     /// The store, connected lazily (a database that is down now is retried on each use).
     pub(crate) async fn open_store(&self) -> Result<Arc<dyn Store>, InitError> {
-        let store = cafe24_store::connect(&self.database)
+        // An invocation may be frozen as soon as it answers: a notification left for later
+        // might never be sent, so the insert trigger notifies within the commit.
+        let database = DatabaseSettings {
+            coalesce_code_notifications: false,
+            ..self.database.clone()
+        };
+        let store = cafe24_store::connect(&database)
             .await
             .map_err(|e| InitError::startup(format!("opening the database: {e}")))?;
         if self.migrate {

@@ -2,8 +2,10 @@
 //! `cafe24`, for production and anything with more than one process) and a SQLite one (the
 //! embedded default). The same behaviour tests run against both.
 
+mod budget;
 mod error;
 mod migrations;
+mod notifier;
 mod pg_pool;
 mod postgres;
 mod records;
@@ -18,6 +20,7 @@ use cafe24_core::settings::{DatabaseKind, DatabaseSettings};
 use cafe24_core::MallId;
 use chrono::{DateTime, Utc};
 
+pub use budget::{ApiBudget, BudgetTake};
 pub use error::StoreError;
 pub use migrations::{AppliedMigration, Migration};
 pub use postgres::PostgresStore;
@@ -187,6 +190,30 @@ pub trait Store: Send + Sync + 'static {
         after: i64,
         limit: u32,
     ) -> Result<Vec<WebhookEventRecord>, StoreError>;
+
+    /// Takes one Admin API call from the mall's fleet-wide budget (contract §6.8): how long to
+    /// wait before sending, or [`BudgetTake::TooLong`] (nothing charged) past `max_wait`.
+    /// `Ok(None)`: this store keeps no shared budget (SQLite: one host, pace in process).
+    async fn take_api_call(
+        &self,
+        _mall: &MallId,
+        _budget: ApiBudget,
+        _max_wait: Duration,
+    ) -> Result<Option<BudgetTake>, StoreError> {
+        Ok(None)
+    }
+
+    /// Tells the mall's shared budget what Cafe24 said: at least `used` calls in its bucket,
+    /// and no call for `pause`. Never lowers either. A no-op where budgets are not shared.
+    async fn observe_api_limit(
+        &self,
+        _mall: &MallId,
+        _budget: ApiBudget,
+        _used: Option<f64>,
+        _pause: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Closes the pool; later calls fail.
     async fn close(&self);

@@ -51,6 +51,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         name: "reliability",
         sql: include_str!("../migrations/postgres/0004_reliability.sql"),
     },
+    Migration {
+        version: 5,
+        name: "fleet",
+        sql: include_str!("../migrations/postgres/0005_fleet.sql"),
+    },
 ];
 
 pub(crate) const SQLITE: &[Migration] = &[

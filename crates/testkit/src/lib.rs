@@ -34,6 +34,7 @@ fn settings(kind: DatabaseKind) -> DatabaseSettings {
         acquire_timeout: Duration::from_secs(3),
         reserved_connections: 1,
         lock_connections: 5,
+        coalesce_code_notifications: true,
     }
 }
 

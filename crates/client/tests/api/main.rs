@@ -2,6 +2,7 @@
 //! token refresh, and the server's forwarding proxy.
 
 mod fake;
+mod fleet;
 mod misbehaving;
 mod pacing;
 mod pages;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use cafe24_client::{Client, MallClient, Timer, VirtualTimer};
 use cafe24_core::secret::AuthorizationCode;
 use cafe24_core::settings::{
-    generate_key_entry, AppSettings, ClientSettings, Source, TokenSettings,
+    generate_key_entry, AppSettings, ClientSettings, DatabaseSettings, Source, TokenSettings,
 };
 use cafe24_core::{MallId, SystemClock};
 use cafe24_sandbox::{AppConfig, MallConfig, RunningSandbox, SandboxConfig, StatsSnapshot};
@@ -27,6 +27,7 @@ pub enum Time {
 }
 
 pub struct Rig {
+    pub db: DatabaseSettings,
     pub sandbox: RunningSandbox,
     pub store: Arc<dyn Store>,
     pub manager: Arc<TokenManager>,
@@ -43,6 +44,17 @@ pub fn mall(m: &str) -> MallId {
 
 /// `malls`: (id, seeded products), each installed. `extra`: client settings to override.
 pub async fn rig(malls: &[(&str, u32)], time: Time, extra: &[(&'static str, &str)]) -> Rig {
+    rig_on(fresh_sqlite(), SandboxConfig::default(), malls, time, extra).await
+}
+
+/// As [`rig`], on the database of `db`, with `sandbox` as the base of the sandbox's settings.
+pub async fn rig_on(
+    db: DatabaseSettings,
+    sandbox: SandboxConfig,
+    malls: &[(&str, u32)],
+    time: Time,
+    extra: &[(&'static str, &str)],
+) -> Rig {
     let config = SandboxConfig {
         auto_approve: true,
         apps: vec![AppConfig {
@@ -57,14 +69,12 @@ pub async fn rig(malls: &[(&str, u32)], time: Time, extra: &[(&'static str, &str
                 ..MallConfig::default()
             })
             .collect(),
-        ..SandboxConfig::default()
+        ..sandbox
     };
     let sandbox = cafe24_sandbox::start(config, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("sandbox");
-    let store = cafe24_store::connect(&fresh_sqlite())
-        .await
-        .expect("connect");
+    let store = cafe24_store::connect(&db).await.expect("connect");
     store.migrate().await.expect("migrate");
     let defaults = AppConfig::default();
     let mut pairs: Vec<(&'static str, String)> = vec![
@@ -110,6 +120,7 @@ pub async fn rig(malls: &[(&str, u32)], time: Time, extra: &[(&'static str, &str
         }
     };
     let rig = Rig {
+        db,
         sandbox,
         store,
         manager,
@@ -151,6 +162,28 @@ impl Rig {
         let client = Client::with_timer(self.manager.clone(), &app, settings, timer.clone())
             .expect("client");
         (client, timer)
+    }
+
+    /// Another process of the same app: its own store connections, token manager and client
+    /// (wall clock), on the rig's database.
+    pub async fn another_process(&self) -> Client {
+        let source = Source::from_pairs(self.source.clone());
+        let app = AppSettings::load(&source).expect("app settings");
+        let tokens = TokenSettings::load(&source).expect("token settings");
+        let store = cafe24_store::connect(&self.db).await.expect("connect");
+        let oauth = OAuthClient::new(Arc::new(app.clone()), tokens.http_timeout).expect("oauth");
+        let manager = Arc::new(TokenManager::new(
+            store,
+            oauth,
+            tokens,
+            Arc::new(SystemClock),
+        ));
+        Client::new(
+            manager,
+            &app,
+            ClientSettings::load(&source).expect("client settings"),
+        )
+        .expect("client")
     }
 
     pub fn stats(&self, m: &str) -> StatsSnapshot {

@@ -38,6 +38,11 @@ pub struct DatabaseSettings {
     /// PostgreSQL: connections that hold per-mall refresh locks, a pool of their own so a
     /// refresh waiting on Cafe24 never holds a connection the callback needs.
     pub lock_connections: u32,
+    /// PostgreSQL: wake other processes' exchange workers with coalesced notifications sent
+    /// after each code's insert commits, instead of the insert trigger's (which serialises
+    /// commits). Not an environment setting: on for long-running processes; off where a process
+    /// may be frozen right after answering (Lambda).
+    pub coalesce_code_notifications: bool,
 }
 
 impl DatabaseSettings {
@@ -96,6 +101,7 @@ impl DatabaseSettings {
                 1,
                 120,
             )?),
+            coalesce_code_notifications: true,
         })
     }
 

@@ -11,8 +11,10 @@ mod lifecycle;
 mod webhooks;
 
 use crate::migrations::{self, AppliedMigration};
+use crate::notifier::{self, CodeNotifier};
 use crate::pg_pool::{PgConnections, Priority};
 use crate::records::{CodeRow, CODE_COLUMNS};
+use crate::{ApiBudget, BudgetTake};
 use crate::{
     AuthorizationCodeRecord, Backend, ClaimedCode, CodeClaim, CodeInsert, CodeStatus, CodeWakeups,
     MallEvent, MallLock, NewAuthorizationCode, NewTokens, Store, StoreError, TokenRecord,
@@ -30,6 +32,8 @@ pub struct PostgresStore {
     /// Connections that hold per-mall advisory locks, apart from `conns`.
     locks: PgConnections,
     options: PgConnectOptions,
+    /// Present when this store's sessions defer the insert trigger's notification.
+    notifier: Option<CodeNotifier>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -40,7 +44,15 @@ impl std::fmt::Debug for PostgresStore {
 
 impl PostgresStore {
     pub fn connect_lazy(settings: &DatabaseSettings) -> Result<Self, StoreError> {
-        let options = connect_options(&settings.kind)?;
+        let mut options = connect_options(&settings.kind)?;
+        let notifier = if settings.coalesce_code_notifications {
+            // The notifier's own session notifies; it needs no setting.
+            let notifier = CodeNotifier::new(options.clone());
+            options = options.options([notifier::DEFERRED]);
+            Some(notifier)
+        } else {
+            None
+        };
         let conns = PgConnections::new(
             options.clone(),
             settings.max_connections,
@@ -57,6 +69,7 @@ impl PostgresStore {
             conns,
             locks,
             options,
+            notifier,
         })
     }
 }
@@ -207,6 +220,9 @@ impl Store for PostgresStore {
         .fetch_optional(lease.conn())
         .await;
         if let Some(id) = lease.finish(id)? {
+            if let Some(notifier) = &self.notifier {
+                notifier.poke();
+            }
             return Ok(CodeInsert::Stored { id });
         }
         let mut lease = self.conns.acquire_as(Priority::Foreground).await?;
@@ -291,6 +307,44 @@ impl Store for PostgresStore {
         let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
         listener.listen(crate::wakeups::CHANNEL).await?;
         Ok(CodeWakeups::listening(listener))
+    }
+
+    async fn take_api_call(
+        &self,
+        mall: &MallId,
+        budget: ApiBudget,
+        max_wait: Duration,
+    ) -> Result<Option<BudgetTake>, StoreError> {
+        let mut lease = self.conns.acquire_as(Priority::Foreground).await?;
+        let row: Result<(f64, f64), _> =
+            sqlx::query_as("SELECT wait_secs, level FROM cafe24.take_api_call($1, $2, $3, $4)")
+                .bind(mall.as_str())
+                .bind(budget.size)
+                .bind(budget.drain_per_sec)
+                .bind(max_wait.as_secs_f64())
+                .fetch_one(lease.conn())
+                .await;
+        let (wait, level) = lease.finish(row)?;
+        Ok(Some(BudgetTake::from_row(wait, level)))
+    }
+
+    async fn observe_api_limit(
+        &self,
+        mall: &MallId,
+        budget: ApiBudget,
+        used: Option<f64>,
+        pause: Option<Duration>,
+    ) -> Result<(), StoreError> {
+        let mut lease = self.conns.acquire_as(Priority::Foreground).await?;
+        let done = sqlx::query("SELECT cafe24.observe_api_limit($1, $2, $3, $4)")
+            .bind(mall.as_str())
+            .bind(used)
+            .bind(budget.drain_per_sec)
+            .bind(pause.map(|p| p.as_secs_f64()))
+            .execute(lease.conn())
+            .await;
+        lease.finish(done)?;
+        Ok(())
     }
 
     async fn tokens(&self, mall: &MallId) -> Result<Option<TokenRecord>, StoreError> {

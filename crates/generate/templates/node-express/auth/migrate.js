@@ -17,6 +17,7 @@ const KNOWN = /** @type {const} */ ([
   [2, 'lifecycle', '0002_lifecycle.sql'],
   [3, 'webhooks', '0003_webhooks.sql'],
   [4, 'reliability', '0004_reliability.sql'],
+  [5, 'fleet', '0005_fleet.sql'],
 ]);
 const BOOTSTRAP = `
 CREATE SCHEMA IF NOT EXISTS cafe24;

@@ -15,6 +15,7 @@ const CHECKSUMS = [
   [2, 'lifecycle', '34e1344f1f079b81ab199b95df1cab2e85b62d07cc4a57c910a4c68561bdcc2c'],
   [3, 'webhooks', 'c8b374513672ac21548d3399fb19b3222710ecaae8a31361f6cd98b15af7307d'],
   [4, 'reliability', 'ab06bfd0e8739d5ec8f57f221f98b52f04331084570b7a3c7d2f8201bcc9bfcb'],
+  [5, 'fleet', 'da9f590c9a8a90b2589e1ee6b23f72520e71b6452a723ed618def516dbc3f314'],
 ];
 
 /** @type {{ url: string, drop(): Promise<void> }} */
@@ -54,7 +55,7 @@ describe('migrations (contract §6.1)', () => {
 
   it('applies every migration once, concurrently from three sessions, recording the contract checksums', async () => {
     const applied = await Promise.all([1, 2, 3].map(() => session((client) => migrate(client))));
-    assert.deepEqual(applied.flat().sort(), [1, 2, 3, 4]);
+    assert.deepEqual(applied.flat().sort(), [1, 2, 3, 4, 5]);
     const { rows } = await session((client) =>
       client.query('SELECT version, name, checksum FROM cafe24.schema_migrations ORDER BY version'),
     );
@@ -104,11 +105,11 @@ describe('migrations (contract §6.1)', () => {
 
   it('refuses a database migrated by a newer contract version', async () => {
     await session((client) =>
-      client.query("INSERT INTO cafe24.schema_migrations (version, name, checksum) VALUES (5, 'future', 'f')"),
+      client.query("INSERT INTO cafe24.schema_migrations (version, name, checksum) VALUES (99, 'future', 'f')"),
     );
     await assert.rejects(
       session((client) => migrate(client)),
-      /newer schema \(version 5\)/,
+      /newer schema \(version 99\)/,
     );
     // The lock was released on the way out: another session can take it at once.
     const free = await session((client) => client.query('SELECT pg_try_advisory_lock(3405652992) AS got'));

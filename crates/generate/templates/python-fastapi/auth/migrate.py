@@ -20,6 +20,7 @@ _KNOWN = (
     (2, "lifecycle", "0002_lifecycle.sql"),
     (3, "webhooks", "0003_webhooks.sql"),
     (4, "reliability", "0004_reliability.sql"),
+    (5, "fleet", "0005_fleet.sql"),
 )
 _BOOTSTRAP = """
 CREATE SCHEMA IF NOT EXISTS cafe24;

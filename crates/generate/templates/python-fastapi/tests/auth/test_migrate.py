@@ -18,6 +18,7 @@ CHECKSUMS = {
     2: ("lifecycle", "34e1344f1f079b81ab199b95df1cab2e85b62d07cc4a57c910a4c68561bdcc2c"),
     3: ("webhooks", "c8b374513672ac21548d3399fb19b3222710ecaae8a31361f6cd98b15af7307d"),
     4: ("reliability", "ab06bfd0e8739d5ec8f57f221f98b52f04331084570b7a3c7d2f8201bcc9bfcb"),
+    5: ("fleet", "da9f590c9a8a90b2589e1ee6b23f72520e71b6452a723ed618def516dbc3f314"),
 }
 
 
@@ -50,7 +51,7 @@ def test_the_files_are_the_runtimes_byte_for_byte() -> None:
 
 async def test_migrating_twice_applies_once_and_records_the_runtimes_checksums(empty_database: str) -> None:
     async with await psycopg.AsyncConnection.connect(empty_database, autocommit=True) as conn:
-        assert await migrate(conn) == [1, 2, 3, 4]
+        assert await migrate(conn) == [1, 2, 3, 4, 5]
         assert await migrate(conn) == []
     assert await recorded(empty_database) == CHECKSUMS
 
@@ -76,6 +77,6 @@ async def test_a_newer_or_edited_schema_is_refused(empty_database: str) -> None:
         await conn.execute("UPDATE cafe24.schema_migrations SET checksum = 'x' WHERE version = 2")
         with pytest.raises(MigrationError, match="different contents"):
             await migrate(conn)
-        await conn.execute("INSERT INTO cafe24.schema_migrations (version, name, checksum) VALUES (5, 'n', 'c')")
+        await conn.execute("INSERT INTO cafe24.schema_migrations (version, name, checksum) VALUES (99, 'n', 'c')")
         with pytest.raises(MigrationError, match="newer schema"):
             await migrate(conn)
