@@ -42,7 +42,7 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && b
 curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null || { echo "bench: the server did not start:" >&2; cat "$OUT/server.log" >&2; exit 1; }
 
 # Enough distinct states that no request ever repeats one (a repeat would be a 409).
-NEEDED=${STATES:-400000}
+NEEDED=${STATES:-750000}
 # Each state names one of 100,000 malls, as installs do (one mall's pending codes are capped).
 ./target/release/examples/mint_states "$NEEDED" benchmall 100000 > "$OUT/paths.txt"
 
@@ -52,12 +52,15 @@ run_wrk() { # connections seconds
     | tee -a "$OUT/wrk.txt" | grep '^RESULT'
 }
 field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" <<<"$2"; }
+# Every measured phase starts from a quiet database: the previous phase's dirty pages flushed
+# and its inserts vacuumed, so its checkpoint or autovacuum does not land in the next phase.
+quiesce() { "${PSQL[@]}" -c "VACUUM cafe24.authorization_codes" -c "CHECKPOINT" bench; }
 
 # Warm-up, then the measured phases. Each phase takes fresh paths: split the file.
 split -n l/3 -d "$OUT/paths.txt" "$OUT/paths."
 cp "$OUT/paths.00" "$OUT/paths.txt"; run_wrk "$CONCURRENCY" 3 >/dev/null
-cp "$OUT/paths.01" "$OUT/paths.txt"; SAT=$(run_wrk "$CONCURRENCY" "$DURATION")
-cp "$OUT/paths.02" "$OUT/paths.txt"; MOD=$(run_wrk "$MODERATE" "$DURATION")
+quiesce; cp "$OUT/paths.01" "$OUT/paths.txt"; SAT=$(run_wrk "$CONCURRENCY" "$DURATION")
+quiesce; cp "$OUT/paths.02" "$OUT/paths.txt"; MOD=$(run_wrk "$MODERATE" "$DURATION")
 
 for r in "$SAT" "$MOD"; do
   if [ "$(field errors_status "$r")" != 0 ]; then echo "bench: non-2xx responses: $r" >&2; exit 1; fi
@@ -73,6 +76,7 @@ cat > "$OUT/insert.sql" <<'SQL'
 \set n random(1, 9000000000000)
 INSERT INTO spec.authorization_codes (code, state) VALUES ('bench-code', 'pgbench-' || :n || '-' || :client_id) RETURNING id;
 SQL
+quiesce
 PGB=$("$PG_BIN/pgbench" -n -M prepared -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "$CONCURRENCY" -j "$THREADS" \
   -T "$DURATION" -f "$OUT/insert.sql" bench 2>&1 | tee "$OUT/pgbench.txt")
 PG_TPS=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$PGB" | head -1)

@@ -43,7 +43,13 @@ pub async fn setup(redirect: &str, extra: &[(&str, String)]) -> anyhow::Result<B
     pairs.push(("DATABASE_MAX_CONNECTIONS".into(), "40".into()));
     pairs.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
     let source = Source::from_pairs(pairs);
-    let store = cafe24_store::connect(&DatabaseSettings::load(&source)?).await?;
+    let mut database = DatabaseSettings::load(&source)?;
+    // `BENCH_CODE_NOTIFY=trigger`: every insert notifies from the trigger, within its commit
+    // (as before migration 0005, and as the Lambda callback does), for comparison.
+    if std::env::var("BENCH_CODE_NOTIFY").is_ok_and(|n| n == "trigger") {
+        database.coalesce_code_notifications = false;
+    }
+    let store = cafe24_store::connect(&database).await?;
     store.migrate().await?;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -388,3 +388,45 @@ async fn a_stored_code_wakes_listeners_in_other_processes() {
         "50 inserts woke the listener {woken} times"
     );
 }
+
+/// Concurrent callbacks share insert statements on PostgreSQL; each still gets its own row.
+#[tokio::test]
+async fn concurrent_callbacks_each_get_their_own_row() {
+    let store = migrated(TestBackend::Postgres).await;
+    let inserts: Vec<_> = (0..200)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .insert_authorization_code(NewAuthorizationCode {
+                        code: &AuthorizationCode::new(format!("code-{n}")),
+                        state: &format!("state-{n}"),
+                        mall_id: &mall(&format!("mall{n}")),
+                        max_pending: 5,
+                    })
+                    .await
+                    .expect("insert")
+            })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    for insert in inserts {
+        match insert.await.expect("task") {
+            CodeInsert::Stored { id } => assert!(ids.insert(id), "id {id} given twice"),
+            other => panic!("not stored: {other:?}"),
+        }
+    }
+    assert_eq!(ids.len(), 200);
+    for n in [0, 77, 199] {
+        let again = store
+            .insert_authorization_code(NewAuthorizationCode {
+                code: &AuthorizationCode::new("again"),
+                state: &format!("state-{n}"),
+                mall_id: &mall(&format!("mall{n}")),
+                max_pending: 5,
+            })
+            .await
+            .expect("insert");
+        assert_eq!(again, CodeInsert::StateAlreadyUsed, "state-{n}");
+    }
+}

@@ -65,7 +65,14 @@ async fn main() -> anyhow::Result<()> {
     let recorder = Arc::new(Recorder::default());
     let manager = Arc::new(bench.manager()?.with_hook(recorder.clone()));
     let state = AppState::new(&settings, bench.store.clone());
-    let worker = Worker::new(manager.clone()).woken_by(state.code_stored.clone());
+    // `EXCHANGE_WAKE=notify`: the worker hears of codes only through PostgreSQL's NOTIFY, as a
+    // worker in another process does; otherwise the server also wakes it in process.
+    let notify_only = std::env::var("EXCHANGE_WAKE").is_ok_and(|w| w == "notify");
+    let worker = if notify_only {
+        Worker::new(manager.clone())
+    } else {
+        Worker::new(manager.clone()).woken_by(state.code_stored.clone())
+    };
     tokio::spawn(worker.run(std::future::pending()));
     tokio::spawn(
         Application::with_listener(listener, state, &settings.http).run(std::future::pending()),
@@ -145,7 +152,15 @@ async fn main() -> anyhow::Result<()> {
         "sandbox counted {grants} exchanges"
     );
 
-    println!("== callback -> tokens stored, PostgreSQL (server, worker, sandbox and database on {} cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "== callback -> tokens stored, PostgreSQL (server, worker, sandbox and database on {} cores; worker woken {})",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        match (notify_only, std::env::var("BENCH_CODE_NOTIFY").as_deref()) {
+            (false, _) => "in process",
+            (true, Ok("trigger")) => "by NOTIFY only, sent by the insert trigger in each commit",
+            (true, _) => "by NOTIFY only (coalesced, one per millisecond at most), as in another process",
+        }
+    );
     println!(
         "floor: bare token round trip      p50 {:>7.2} ms  p99 {:>7.2} ms  (n={})",
         percentile_ms(&floor, 50.0),

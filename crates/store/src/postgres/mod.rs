@@ -1,12 +1,14 @@
 //! The PostgreSQL store (schema `cafe24`).
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use cafe24_core::settings::{DatabaseKind, DatabaseSettings};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{Connection, Executor};
 
+mod codes;
 mod lifecycle;
 mod webhooks;
 
@@ -28,12 +30,13 @@ use std::time::Duration;
 const MIGRATION_LOCK: i64 = 0x0000_cafe_2400;
 
 pub struct PostgresStore {
-    conns: PgConnections,
+    conns: Arc<PgConnections>,
     /// Connections that hold per-mall advisory locks, apart from `conns`.
     locks: PgConnections,
     options: PgConnectOptions,
-    /// Present when this store's sessions defer the insert trigger's notification.
-    notifier: Option<CodeNotifier>,
+    /// The callback's inserts, grouped under load (and, when this store's sessions defer the
+    /// insert trigger's notification, followed by a coalesced one).
+    codes: codes::CodeInserts,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -53,12 +56,12 @@ impl PostgresStore {
         } else {
             None
         };
-        let conns = PgConnections::new(
+        let conns = Arc::new(PgConnections::new(
             options.clone(),
             settings.max_connections,
             settings.reserved_connections,
             settings.acquire_timeout,
-        );
+        ));
         let locks = PgConnections::new(
             options.clone(),
             settings.lock_connections,
@@ -66,10 +69,10 @@ impl PostgresStore {
             settings.acquire_timeout,
         );
         Ok(Self {
+            codes: codes::CodeInserts::new(conns.clone(), notifier),
             conns,
             locks,
             options,
-            notifier,
         })
     }
 }
@@ -199,30 +202,10 @@ impl Store for PostgresStore {
         &self,
         new: NewAuthorizationCode<'_>,
     ) -> Result<CodeInsert, StoreError> {
-        let mut lease = self.conns.acquire_as(Priority::Foreground).await?;
         // The cap counts codes still waiting that are young enough to be exchanged (older ones
         // are expired by the queue, or belong to no worker at all); two racing inserts may both
         // pass it: it bounds floods, it is not an exact count.
-        let id: Result<Option<i64>, _> = sqlx::query_scalar(
-            "WITH waiting AS (
-                 SELECT count(*) AS n FROM cafe24.authorization_codes
-                 WHERE mall_id = $3 AND status IN ('pending', 'processing')
-                   AND created_at > now() - interval '120 seconds'
-             )
-             INSERT INTO cafe24.authorization_codes (code, state, mall_id)
-             SELECT $1, $2, $3 FROM waiting WHERE n < $4
-             ON CONFLICT (state) DO NOTHING RETURNING id",
-        )
-        .bind(new.code.expose_secret())
-        .bind(new.state)
-        .bind(new.mall_id.as_str())
-        .bind(i64::from(new.max_pending))
-        .fetch_optional(lease.conn())
-        .await;
-        if let Some(id) = lease.finish(id)? {
-            if let Some(notifier) = &self.notifier {
-                notifier.poke();
-            }
+        if let Some(id) = self.codes.insert(new).await? {
             return Ok(CodeInsert::Stored { id });
         }
         let mut lease = self.conns.acquire_as(Priority::Foreground).await?;
