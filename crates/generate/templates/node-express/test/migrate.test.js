@@ -77,7 +77,7 @@ describe('migrations (contract §6.1)', () => {
     );
     assert.deepEqual(
       tables.rows.map((r) => r.table_name),
-      ['authorization_codes', 'mall_events', 'schema_migrations', 'tokens', 'webhook_events'],
+      ['api_budgets', 'authorization_codes', 'mall_events', 'schema_migrations', 'tokens', 'webhook_events'],
     );
     const notified = await session(async (client) => {
       await client.query('LISTEN cafe24_authorization_codes');
