@@ -355,23 +355,7 @@ async fn a_stored_code_wakes_listeners_in_other_processes() {
     }
     // 50 concurrent inserts from the coalescing store: the listener is woken, by fewer
     // notifications than inserts (the trigger would send one per insert).
-    let burst: Vec<_> = (10..60)
-        .map(|n| {
-            let store = coalescing.clone();
-            tokio::spawn(async move {
-                store
-                    .insert_authorization_code(NewAuthorizationCode {
-                        code: &AuthorizationCode::new(format!("code-{n}")),
-                        state: &format!("state-{n}"),
-                        mall_id: &mall(&format!("m{n}")),
-                        max_pending: 10,
-                    })
-                    .await
-                    .expect("insert")
-            })
-        })
-        .collect();
-    for insert in burst {
+    for insert in concurrent_codes(&coalescing, 10..60) {
         insert.await.expect("task");
     }
     let mut woken = 0;
@@ -389,11 +373,12 @@ async fn a_stored_code_wakes_listeners_in_other_processes() {
     );
 }
 
-/// Concurrent callbacks share insert statements on PostgreSQL; each still gets its own row.
-#[tokio::test]
-async fn concurrent_callbacks_each_get_their_own_row() {
-    let store = migrated(TestBackend::Postgres).await;
-    let inserts: Vec<_> = (0..200)
+/// One callback per `n`, all at once: code `code-{n}`, state `state-{n}`, mall `mall{n}`.
+fn concurrent_codes(
+    store: &Arc<dyn Store>,
+    range: std::ops::Range<usize>,
+) -> Vec<tokio::task::JoinHandle<CodeInsert>> {
+    range
         .map(|n| {
             let store = store.clone();
             tokio::spawn(async move {
@@ -408,7 +393,14 @@ async fn concurrent_callbacks_each_get_their_own_row() {
                     .expect("insert")
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Concurrent callbacks share insert statements on PostgreSQL; each still gets its own row.
+#[tokio::test]
+async fn concurrent_callbacks_each_get_their_own_row() {
+    let store = migrated(TestBackend::Postgres).await;
+    let inserts = concurrent_codes(&store, 0..200);
     let mut ids = std::collections::HashSet::new();
     for insert in inserts {
         match insert.await.expect("task") {
