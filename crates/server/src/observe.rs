@@ -43,12 +43,20 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     } else {
         match tokio::time::timeout(state.request_timeout, next.run(request)).await {
             Ok(response) => response,
-            Err(_) => ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "timeout",
-                "The request took too long.",
-            )
-            .into_response(),
+            Err(_) => {
+                let mut late = ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timeout",
+                    "The request took too long.",
+                )
+                .into_response();
+                // It may concern a one-time code (the callback): never kept by anyone.
+                late.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    header::HeaderValue::from_static("no-store"),
+                );
+                late
+            }
         }
     };
     let status = response.status();

@@ -311,3 +311,52 @@ async fn every_callback_response_is_marked_no_store() {
     assert_eq!(response.status(), 503);
     assert_not_cached(&response, "database unavailable");
 }
+
+/// A callback held past `HTTP_REQUEST_TIMEOUT_SECS` (here the table is locked) is answered 408,
+/// JSON and `no-store`; its code reaches the database anyway once the lock is gone.
+#[tokio::test]
+async fn a_callback_held_past_the_request_timeout_is_408_and_its_code_is_still_stored() {
+    use sqlx::{Connection, Executor};
+    let db = cafe24_testkit::fresh_postgres().await;
+    let cafe24_core::settings::DatabaseKind::PostgresUrl(url) = &db.kind else {
+        panic!("postgres")
+    };
+    let url = url.expose_secret().to_owned();
+    let app = spawn_with(db, &[("HTTP_REQUEST_TIMEOUT_SECS", "1")], true).await;
+    let mut holder = sqlx::PgConnection::connect(&url).await.expect("connect");
+    let mut locked = holder.begin().await.expect("begin");
+    locked
+        .execute("LOCK TABLE cafe24.authorization_codes IN ACCESS EXCLUSIVE MODE")
+        .await
+        .expect("lock");
+    let state = app.fresh_state("shop1");
+    let sent = std::time::Instant::now();
+    let late = app.callback("late-code", &state).await;
+    let waited = sent.elapsed();
+    assert_eq!(late.status(), 408);
+    assert_eq!(
+        late.headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok()),
+        Some("no-store")
+    );
+    assert!(
+        waited >= Duration::from_secs(1) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    assert_eq!(json(late).await["error"], "timeout");
+    locked.rollback().await.expect("unlock");
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(row) = app.store.authorization_code(1).await.expect("read") {
+            assert_eq!(row.state, state);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the code was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.callback("late-code", &state).await.status(), 409);
+}
