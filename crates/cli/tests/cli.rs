@@ -137,6 +137,32 @@ fn keygen_prints_a_usable_key() {
     assert_eq!(keys.current().id(), "k1");
 }
 
+/// `sandbox … --config FILE` reads the sandbox's JSON (or TOML) file, not the runtime's settings.
+#[test]
+fn the_sandbox_reads_its_own_json_config_file() {
+    let dir = std::env::temp_dir().join(format!("cafe24-cli-sandbox-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("sandbox.json");
+    std::fs::write(
+        &file,
+        r#"{"apps": [{"app_url": "https://app.example.test/launch"}]}"#,
+    )
+    .expect("write");
+    let out = command()
+        .args(["sandbox", "launch-url", "jsonmall", "--config"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let url = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        url.starts_with("https://app.example.test/launch?") && url.contains("mall_id=jsonmall"),
+        "{url}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 struct Server {
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,

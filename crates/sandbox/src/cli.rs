@@ -22,6 +22,20 @@ pub struct SandboxArgs {
     pub serve: ServeArgs,
 }
 
+impl SandboxArgs {
+    /// The sandbox's config file given where the binary's own flag of the same name took it
+    /// (`cafe24-oauth sandbox --config sandbox.json`): used unless one was given here too.
+    pub fn use_config_file(&mut self, file: PathBuf) {
+        let config = match &mut self.command {
+            None => &mut self.serve.config,
+            Some(SandboxCommand::Serve(serve)) => &mut serve.config,
+            Some(SandboxCommand::LaunchUrl(launch)) => &mut launch.config,
+            Some(SandboxCommand::FireWebhook(_)) => return,
+        };
+        config.config.get_or_insert(file);
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
     /// Serve the sandbox (the default).

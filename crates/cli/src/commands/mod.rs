@@ -48,8 +48,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keygen(args) => keygen::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Conformance(args) => conformance::run(*args).await,
-        Command::Sandbox(args) => {
-            cafe24_server::telemetry::init(LogFormat::load(&source()?)?);
+        Command::Sandbox(mut args) => {
+            // `--config` after `sandbox` names the sandbox's own file (TOML or JSON), which the
+            // global flag of the same name may have taken: it goes to the sandbox, and the log
+            // format comes from the environment alone.
+            if let Some(file) = cli.config.clone() {
+                args.use_config_file(file);
+            }
+            cafe24_server::telemetry::init(LogFormat::load(&Source::load(None)?)?);
             cafe24_sandbox::cli::run(*args).await
         }
     }
