@@ -4,12 +4,22 @@
 // (every method) after the pause Cafe24 asks for, 500/503/504 and lost answers with exponential
 // backoff and jitter only when the request is idempotent (GET, PUT, DELETE, or a POST marked
 // retrySafe), within CAFE24_API_MAX_ATTEMPTS and CAFE24_API_DEADLINE_SECS.
+//
+// The bucket is the fleet's (docs/contract.md §6.8): every attempt is charged to the mall's row
+// in cafe24.api_budgets by one short statement, shared by every process of every implementation
+// on the database, which says how long to wait; no connection is held across the call to
+// Cafe24. An answer showing more use than the budget held, a *-Remain pause or a 429 corrects
+// the row. While the budget does not answer within a second, an attempt is paced on this
+// process's in-process mirror of a quarter of the bucket instead, and the next one tries the
+// budget again.
 
 import { request } from 'undici';
 
+import { TimedOut, untilAborted, within } from './concurrency.js';
 import { mallUrl } from './ids.js';
-import { silentLogger } from './logger.js';
-import { Pacers, PastDeadline, limitReport, systemTimer } from './pacer.js';
+import { errorName, silentLogger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { MAX_PAUSE_MS, Pacers, PastDeadline, limitReport, systemTimer } from './pacer.js';
 import { describeTransportError } from './token-endpoint.js';
 
 /** @import { Dispatcher } from 'undici' */
@@ -17,6 +27,7 @@ import { describeTransportError } from './token-endpoint.js';
 /** @import { LimitReport, MallPacer, Timer } from './pacer.js' */
 /** @import { Secret } from './secret.js' */
 /** @import { Settings } from './settings.js' */
+/** @import { BudgetTake } from './store.js' */
 
 const ADMIN_PREFIX = '/api/v2/admin';
 const PAGE_LIMIT = 100;
@@ -27,10 +38,30 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 const RETRIED_STATUSES = new Set([500, 503, 504]);
 
 /**
+ * While the shared budget does not answer, a process paces itself on this share of the bucket
+ * (depth and drain): four processes falling back together still stay within it.
+ */
+export const FALLBACK_SHARE = 0.25;
+/**
+ * Calls of headroom the shared budget keeps below Cafe24's bucket: calls leave on the database's
+ * schedule but reach Cafe24 with a few milliseconds of jitter each.
+ */
+export const SHARED_HEADROOM = 1;
+/** How long a statement on the shared budget may take before the attempt goes without it. */
+export const BUDGET_TIMEOUT_MS = 1000;
+
+/**
  * Where access tokens come from (the TokenManager).
  * @typedef {object} TokenSource
  * @property {(mallId: string, options?: { signal?: AbortSignal }) => Promise<Secret>} accessToken
  * @property {(mallId: string, rejected: Secret, options?: { signal?: AbortSignal }) => Promise<Secret>} refreshRejected
+ */
+
+/**
+ * The mall's fleet-wide Admin API budget in PostgreSQL (contract §6.8): the Store.
+ * @typedef {object} SharedBudget
+ * @property {(mallId: string, budget: { size: number, drainPerSec: number, maxWaitSecs: number }) => Promise<BudgetTake>} takeApiCall
+ * @property {(mallId: string, report: { used: number | null, drainPerSec: number, pauseSecs: number | null }) => Promise<void>} observeApiLimit
  */
 
 /** @typedef {Record<string, string | number> | Array<[string, string | number]>} Query */
@@ -129,16 +160,36 @@ function queryString(query) {
 /** The process's Admin API client: tokens, pacing per mall and retries, shared by all callers. */
 export class Cafe24Client {
   /**
-   * @param {{ dispatcher: Dispatcher, tokens: TokenSource, settings: Settings, timer?: Timer,
-   *   random?: () => number, logger?: Logger }} options
+   * Without `budget`, every call is paced on the in-process mirror of the whole bucket (one
+   * process alone on the mall); with it, on the fleet's budget, and the mirror is the fallback
+   * share. `metrics` counts which paced each attempt.
+   * @param {{ dispatcher: Dispatcher, tokens: TokenSource, settings: Settings, budget?: SharedBudget | null,
+   *   metrics?: Metrics, timer?: Timer, random?: () => number, logger?: Logger }} options
    */
-  constructor({ dispatcher, tokens, settings, timer = systemTimer, random = Math.random, logger = silentLogger }) {
+  constructor({
+    dispatcher,
+    tokens,
+    settings,
+    budget = null,
+    metrics = new Metrics(),
+    timer = systemTimer,
+    random = Math.random,
+    logger = silentLogger,
+  }) {
     this.dispatcher = dispatcher;
     this.tokens = tokens;
     this.settings = settings;
+    this.budget = budget;
+    this.metrics = metrics;
     this.random = random;
     this.logger = logger;
-    this.pacers = new Pacers({ size: settings.apiBucketSize, drainPerSec: settings.apiDrainPerSec, timer });
+    const size = settings.apiBucketSize;
+    const drainPerSec = settings.apiDrainPerSec;
+    this.pacers = new Pacers(
+      budget === null
+        ? { size, drainPerSec, timer }
+        : { size: Math.max(size * FALLBACK_SHARE, 1), drainPerSec: drainPerSec * FALLBACK_SHARE, timer },
+    );
   }
 
   /**
@@ -153,7 +204,10 @@ export class Cafe24Client {
 
 export class MallClient {
   #client;
-  /** @type {MallPacer} */
+  /**
+   * The in-process mirror: the whole bucket without a shared budget, the fallback share with one.
+   * @type {MallPacer}
+   */
   pacer;
 
   /**
@@ -190,8 +244,10 @@ export class MallClient {
     let failures = 0;
     let rateLimited = 0;
     for (;;) {
+      /** @type {number | null} */
+      let level;
       try {
-        await this.pacer.acquire({ deadline, signal });
+        level = await this.#pace(deadline, signal);
       } catch (error) {
         if (error instanceof PastDeadline)
           throw new Cafe24Deadline("no room in the mall's call budget before the deadline", { attempts });
@@ -213,6 +269,7 @@ export class MallClient {
       } else {
         const limit = limitReport(answer.headers);
         this.pacer.observe(limit);
+        if (answer.status !== 429 && level !== null) await this.#correctShared(level, limit);
         if (answer.status >= 200 && answer.status < 300) {
           if (answer.body === UNREADABLE) throw new MalformedAnswer("Cafe24's answer is not JSON", { attempts });
           return { status: answer.status, body: answer.body, attempts, limit };
@@ -233,7 +290,10 @@ export class MallClient {
           // Refused before processing: safe to send again, for every method. The pause is the wait.
           failures += 1;
           rateLimited += 1;
-          this.pacer.limited(limit.remainMs ?? this.#backoff(failures));
+          const pauseMs = Math.min(limit.remainMs ?? this.#backoff(failures), MAX_PAUSE_MS);
+          this.pacer.limited(pauseMs);
+          // The bucket is full whatever the budget thought, and paused.
+          if (c.budget !== null) await this.#observeShared(c.budget, s.apiBucketSize, pauseMs / 1000);
           retry = { error: refused, reason: 'rate_limited', waitMs: 0 };
         } else if (RETRIED_STATUSES.has(answer.status) && idempotent) {
           failures += 1;
@@ -255,6 +315,89 @@ export class MallClient {
         'retrying',
       );
       if (waitMs > 0) await timer.sleep(waitMs, signal);
+    }
+  }
+
+  /**
+   * Waits for room for one attempt. With a shared budget the attempt is charged to the mall's
+   * row and the level it goes at is returned; if that statement fails or takes longer than
+   * BUDGET_TIMEOUT_MS, the in-process fallback share paces it instead (null).
+   * @param {number} deadline on the pacing timer's clock
+   * @param {AbortSignal | undefined} signal
+   * @returns {Promise<number | null>}
+   * @throws {PastDeadline}
+   */
+  async #pace(deadline, signal) {
+    const c = this.#client;
+    if (c.budget !== null) {
+      const s = c.settings;
+      const timer = c.pacers.timer;
+      signal?.throwIfAborted();
+      const taking = c.budget.takeApiCall(this.mallId, {
+        size: Math.max(s.apiBucketSize - SHARED_HEADROOM, 1),
+        drainPerSec: s.apiDrainPerSec,
+        maxWaitSecs: Math.max(deadline - timer.now(), 0) / 1000,
+      });
+      /** @type {BudgetTake | null} */
+      let taken = null;
+      try {
+        taken = await untilAborted(within(taking, BUDGET_TIMEOUT_MS), signal);
+      } catch (error) {
+        if (signal?.aborted) throw signal.reason;
+        c.logger.warn(
+          { mallId: this.mallId, error: errorName(error) },
+          error instanceof TimedOut
+            ? "the shared API budget did not answer in time; pacing on this process's share"
+            : "the shared API budget is unreachable; pacing on this process's share",
+        );
+      }
+      if (taken !== null) {
+        if (taken.waitSecs < 0) throw new PastDeadline("no room in the mall's budget before the deadline");
+        c.metrics.paced('shared');
+        if (taken.waitSecs > 0) await timer.sleep(taken.waitSecs * 1000, signal);
+        return taken.level;
+      }
+      c.metrics.paced('fallback');
+    }
+    await this.pacer.acquire({ deadline, signal });
+    return null;
+  }
+
+  /**
+   * Corrects the shared budget when an answer shows more use than it held (calls from outside
+   * the fleet) or asks for a pause; otherwise costs nothing.
+   * @param {number} level the calls in the bucket when this attempt went, itself included
+   * @param {LimitReport} limit
+   */
+  async #correctShared(level, limit) {
+    const c = this.#client;
+    if (c.budget === null) return;
+    const used = limit.callLimit === null ? null : Math.min(limit.callLimit.used, c.settings.apiBucketSize);
+    const raised = used !== null && used > level + 1 ? used : null;
+    const pauseSecs = limit.remainMs === null ? null : limit.remainMs / 1000;
+    if (raised === null && pauseSecs === null) return;
+    await this.#observeShared(c.budget, raised, pauseSecs);
+  }
+
+  /**
+   * `cafe24.observe_api_limit`, bounded by BUDGET_TIMEOUT_MS; a failure is only logged (the
+   * next answer corrects the row again).
+   * @param {SharedBudget} budget
+   * @param {number | null} used
+   * @param {number | null} pauseSecs
+   */
+  async #observeShared(budget, used, pauseSecs) {
+    const c = this.#client;
+    try {
+      await within(
+        budget.observeApiLimit(this.mallId, { used, drainPerSec: c.settings.apiDrainPerSec, pauseSecs }),
+        BUDGET_TIMEOUT_MS,
+      );
+    } catch (error) {
+      c.logger.warn(
+        { mallId: this.mallId, error: errorName(error) },
+        'could not correct the shared API budget; the next answer will',
+      );
     }
   }
 

@@ -35,6 +35,28 @@ export function untilAborted(promise, signal) {
   });
 }
 
+/** A bounded wait ran out (`within`). */
+export class TimedOut extends Error {
+  name = 'TimedOut';
+}
+
+/**
+ * The caller's view of `promise`: it settles with it, or rejects with TimedOut once `ms` pass
+ * first. The work behind `promise` goes on either way (and its failure is not unhandled).
+ * @template T
+ * @param {Promise<T>} promise
+ * @param {number} ms
+ * @returns {Promise<T>}
+ */
+export function within(promise, ms) {
+  /** @type {NodeJS.Timeout | undefined} */
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new TimedOut(`no answer within ${ms} ms`)), ms);
+  });
+  return /** @type {Promise<T>} */ (Promise.race([promise, late])).finally(() => clearTimeout(timer));
+}
+
 /** Work that must finish even if whoever asked for it stops waiting; shutdown drains it. */
 export class TrackedWork {
   /** @type {Set<Promise<unknown>>} */

@@ -1,5 +1,6 @@
 // Prometheus/OpenMetrics counters (docs/contract.md §3.7): the callback outcomes under the
-// runtime's name, and requests per route template (never the raw path, which holds values).
+// runtime's name, requests per route template (never the raw path, which holds values), and
+// which budget paced each Admin API attempt (§6.8), under the runtime's names.
 
 /** @import { RequestHandler } from 'express' */
 
@@ -8,6 +9,9 @@ export const CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charse
 const FAMILIES = {
   cafe24_oauth_http_requests: 'HTTP requests answered, by route template, method and status.',
   cafe24_oauth_callback_outcomes: 'Answers of /oauth/callback, by outcome.',
+  cafe24_api_paced:
+    "Admin API attempts by the budget that paced them (shared: the mall's fleet-wide budget in " +
+    "PostgreSQL; fallback: this process's share while that did not answer).",
 };
 
 /** @typedef {keyof typeof FAMILIES} Family */
@@ -15,6 +19,13 @@ const FAMILIES = {
 /** @param {string} value */
 function escapeLabel(value) {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+/** @param {Record<string, string>} labels */
+function labelKey(labels) {
+  return Object.entries(labels)
+    .map(([name, value]) => `${name}="${escapeLabel(value)}"`)
+    .join(',');
 }
 
 /** The process's counters; one per runtime, never a global registry. */
@@ -27,9 +38,7 @@ export class Metrics {
    * @param {Record<string, string>} labels
    */
   inc(family, labels) {
-    const key = Object.entries(labels)
-      .map(([name, value]) => `${name}="${escapeLabel(value)}"`)
-      .join(',');
+    const key = labelKey(labels);
     let samples = this.#samples.get(family);
     if (samples === undefined) {
       samples = new Map();
@@ -39,12 +48,29 @@ export class Metrics {
   }
 
   /**
+   * A counter's current value (0 until counted).
+   * @param {Family} family
+   * @param {Record<string, string>} labels in the order they were counted with
+   */
+  value(family, labels) {
+    return this.#samples.get(family)?.get(labelKey(labels)) ?? 0;
+  }
+
+  /**
    * @param {string} outcome saved, denied, bad_request, missing_parameter, invalid_code,
    *   invalid_state, state_expired, state_replayed, too_many_pending, database_unavailable,
    *   internal_error
    */
   callbackOutcome(outcome) {
     this.inc('cafe24_oauth_callback_outcomes', { outcome });
+  }
+
+  /**
+   * One Admin API attempt, by the budget that paced it.
+   * @param {'shared' | 'fallback'} budget
+   */
+  paced(budget) {
+    this.inc('cafe24_api_paced', { budget });
   }
 
   /** Counts every answered request by its route template. @returns {RequestHandler} */

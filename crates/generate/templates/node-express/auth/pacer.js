@@ -2,6 +2,9 @@
 // draining 2 calls per second), raised by every `X-Api-Call-Limit: used/size` answer and paused
 // for the seconds `X-Cafe24-Call-Remain` / `X-Cafe24-Time-Remain` say (at most 10 minutes).
 // Calls wait for room in arrival order; nothing is refused. Malls never wait for each other.
+// The module's client paces on the mall's fleet-wide budget in PostgreSQL (contract §6.8) and
+// uses this mirror, scaled to a quarter of the bucket, only while that budget does not answer
+// (auth/cafe24-client.js); a client without a shared budget paces on it alone.
 
 import { performance } from 'node:perf_hooks';
 

@@ -104,6 +104,7 @@ export async function startCafe24(settings, options = {}) {
   const work = new TrackedWork();
   const store = new Store(db, { logger });
   const endpoint = new TokenEndpoint({ dispatcher, settings, clock });
+  const metrics = new Metrics();
   const tokens = new TokenManager({
     store,
     endpoint,
@@ -124,8 +125,9 @@ export async function startCafe24(settings, options = {}) {
     tokens,
     exchanger: new Exchanger({ db, store, endpoint, tokens, settings, work, logger }),
     keepAlive: new KeepAlive({ tokens, store, settings, logger }),
-    client: new Cafe24Client({ dispatcher, tokens, settings, timer, logger }),
-    metrics: new Metrics(),
+    // Every Admin API call draws from the mall's fleet-wide budget (contract §6.8).
+    client: new Cafe24Client({ dispatcher, tokens, settings, budget: store, metrics, timer, logger }),
+    metrics,
   });
   if (runWorker) {
     cafe24.exchanger.start();

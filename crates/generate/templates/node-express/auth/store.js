@@ -1,5 +1,6 @@
-// The `cafe24` schema's statements for codes, tokens, mall events and the per-mall lock, exactly
-// as docs/contract.md §6 and §9 write them, so any mix of implementations on one database agrees.
+// The `cafe24` schema's statements for codes, tokens, mall events, the per-mall lock and the
+// fleet-wide Admin API budget, exactly as docs/contract.md §6 and §9 write them, so any mix of
+// implementations on one database agrees.
 
 import { errorName, silentLogger } from './logger.js';
 
@@ -50,12 +51,21 @@ import { errorName, silentLogger } from './logger.js';
 
 /** @typedef {{ id: number, code: string, mallId: string, ageSecs: number, attempts: number }} ClaimedCode */
 
+/**
+ * One call taken from a mall's budget (§6.8): wait `waitSecs`, then send; `level` is the calls in
+ * the bucket when it goes, itself included. `waitSecs` is -1 when the wait would pass the
+ * longest one accepted (nothing was charged).
+ * @typedef {{ waitSecs: number, level: number }} BudgetTake
+ */
+
 const TOKEN_COLUMNS = `mall_id, shop_no, user_id, client_id, scopes, key_id, access_token, access_expires_at,
     refresh_token, refresh_expires_at, issued_at, status, version, refresh_started_at,
     last_refreshed_at, last_error, installed_at`;
 const LOCK = "SELECT pg_advisory_lock(hashtextextended('cafe24.mall:' || $1, 0))";
 const UNLOCK = "SELECT pg_advisory_unlock(hashtextextended('cafe24.mall:' || $1, 0)) AS released";
 const LOCK_NOT_AVAILABLE = '55P03';
+const TAKE_API_CALL = 'SELECT wait_secs, level FROM cafe24.take_api_call($1, $2, $3, $4)';
+const OBSERVE_API_LIMIT = 'SELECT cafe24.observe_api_limit($1, $2, $3, $4)';
 
 const INSERT_CODE = `
 WITH waiting AS (
@@ -395,6 +405,33 @@ export class Store {
       { background: true },
     );
     return rows.map((row) => String(row.mall_id));
+  }
+
+  /**
+   * Takes one Admin API call from the mall's fleet-wide budget (§6.8): one short statement on
+   * the request path's connections, and no lock outlives it.
+   * @param {string} mallId
+   * @param {{ size: number, drainPerSec: number, maxWaitSecs: number }} budget `size`: calls that
+   *   may be in the bucket when this one goes, itself included
+   * @returns {Promise<BudgetTake>}
+   */
+  async takeApiCall(mallId, { size, drainPerSec, maxWaitSecs }) {
+    const { rows } = await this.db.query(TAKE_API_CALL, [mallId, size, drainPerSec, maxWaitSecs]);
+    const waitSecs = Number(rows[0]?.wait_secs);
+    const level = Number(rows[0]?.level);
+    if (!Number.isFinite(waitSecs) || !Number.isFinite(level))
+      throw new Error('cafe24.take_api_call gave no usable answer');
+    return { waitSecs, level };
+  }
+
+  /**
+   * Corrects the mall's budget with what Cafe24 answered (§6.8); never lowers it.
+   * @param {string} mallId
+   * @param {{ used: number | null, drainPerSec: number, pauseSecs: number | null }} report
+   *   `used`: calls Cafe24 says are in the bucket; `pauseSecs`: how long no call may go
+   */
+  async observeApiLimit(mallId, { used, drainPerSec, pauseSecs }) {
+    await this.db.query(OBSERVE_API_LIMIT, [mallId, used, drainPerSec, pauseSecs]);
   }
 
   /**

@@ -1,6 +1,8 @@
 // The Admin API client (docs/client.md) against a local stand-in for Cafe24 whose answers each
-// test scripts, with a virtual timer: pacing, 429 pauses, retries, the 401 refresh, paging.
-// The same client against the real sandbox and its real bucket: cafe24-api.test.js.
+// test scripts, with a virtual timer: pacing, 429 pauses, retries, the 401 refresh, paging, and
+// what the client asks of the shared budget (contract §6.8) and does with its answers.
+// The same client against the real sandbox and its real bucket: cafe24-api.test.js; the
+// budget in PostgreSQL shared by several clients: api-budget.test.js.
 
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -10,9 +12,13 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { Agent } from 'undici';
 
 import { Cafe24Client, Cafe24Deadline, Cafe24Refused, InvalidApiRequest, NoProgress } from '../auth/cafe24-client.js';
+import { Metrics } from '../auth/metrics.js';
 import { Secret } from '../auth/secret.js';
 import { loadSettings } from '../auth/settings.js';
 import { testEnv } from './support/harness.js';
+
+/** @import { SharedBudget } from '../auth/cafe24-client.js' */
+/** @import { BudgetTake } from '../auth/store.js' */
 
 /** Time that jumps instead of passing: a minute of the 40/2s bucket takes milliseconds. */
 class VirtualTimer {
@@ -64,17 +70,42 @@ const tokens = {
 let baseUrl;
 
 /**
- * A client with its own pacers and timer.
+ * A client with its own pacers, timer and metrics.
  * @param {Record<string, string>} [overrides]
+ * @param {{ budget?: SharedBudget }} [options]
  */
-function client(overrides = {}) {
+function client(overrides = {}, { budget } = {}) {
   const settings = loadSettings({
     ...testEnv({ databaseUrl: 'postgres://x@127.0.0.1:1/x' }),
     CAFE24_BASE_URL: baseUrl,
     ...overrides,
   });
   const timer = new VirtualTimer();
-  return { timer, shop: new Cafe24Client({ dispatcher, tokens, settings, timer, random: () => 0.5 }).mall('shop1') };
+  const metrics = new Metrics();
+  const api = new Cafe24Client({ dispatcher, tokens, settings, budget, metrics, timer, random: () => 0.5 });
+  return { timer, metrics, shop: api.mall('shop1') };
+}
+
+/**
+ * A stand-in for the shared budget that records what it is asked; `take` decides each answer.
+ * @param {(asked: { size: number, drainPerSec: number, maxWaitSecs: number }) => Promise<BudgetTake>} take
+ */
+function scriptedBudget(take) {
+  /** @type {Array<{ mallId: string, size: number, drainPerSec: number, maxWaitSecs: number }>} */
+  const takes = [];
+  /** @type {Array<{ mallId: string, used: number | null, drainPerSec: number, pauseSecs: number | null }>} */
+  const observed = [];
+  /** @type {SharedBudget} */
+  const budget = {
+    takeApiCall: async (mallId, asked) => {
+      takes.push({ mallId, ...asked });
+      return take(asked);
+    },
+    observeApiLimit: async (mallId, report) => {
+      observed.push({ mallId, ...report });
+    },
+  };
+  return { budget, takes, observed };
 }
 
 before(async () => {
@@ -108,6 +139,71 @@ describe('pacing (docs/client.md)', () => {
     await shop.productsCount();
     assert.equal(shop.pacer.stats.corrections, 1);
     assert.ok(timer.ms >= 500, `the second call waited ${timer.ms} ms`);
+  });
+});
+
+describe('the shared budget (contract §6.8)', () => {
+  it('draws every attempt from it with one call of headroom, and waits what it says', async () => {
+    const { budget, takes, observed } = scriptedBudget(async () => ({ waitSecs: 1.5, level: 12 }));
+    const { timer, metrics, shop } = client({}, { budget });
+    assert.equal(await shop.productsCount(), 1);
+    assert.deepEqual(takes, [{ mallId: 'shop1', size: 39, drainPerSec: 2, maxWaitSecs: 120 }]);
+    assert.equal(timer.ms, 1500);
+    assert.deepEqual(observed, [], 'an answer within the budget costs no second statement');
+    assert.equal(metrics.value('cafe24_api_paced', { budget: 'shared' }), 1);
+    assert.equal(shop.pacer.stats.granted, 0, 'the in-process mirror did not pace it');
+  });
+
+  it('corrects it when Cafe24 shows more use than it held, or asks for a pause', async () => {
+    const { budget, observed } = scriptedBudget(async () => ({ waitSecs: 0, level: 3 }));
+    const { shop } = client({}, { budget });
+    answer = () => ({ body: { count: 1 }, headers: { 'x-api-call-limit': '4/40' } });
+    await shop.productsCount();
+    assert.deepEqual(observed, [], 'one call more than the level is jitter, not outside use');
+    answer = () => ({ body: { count: 1 }, headers: { 'x-api-call-limit': '55/40' } });
+    await shop.productsCount();
+    answer = () => ({ body: { count: 1 }, headers: { 'x-api-call-limit': '2/40', 'x-cafe24-time-remain': '2' } });
+    await shop.productsCount();
+    assert.deepEqual(observed, [
+      { mallId: 'shop1', used: 40, drainPerSec: 2, pauseSecs: null },
+      { mallId: 'shop1', used: null, drainPerSec: 2, pauseSecs: 2 },
+    ]);
+  });
+
+  it('fills and pauses it on a 429, then draws again', async () => {
+    const { budget, takes, observed } = scriptedBudget(async () => ({ waitSecs: 0, level: 1 }));
+    const { shop } = client({}, { budget });
+    answer = () =>
+      seen.length === 1 ? { status: 429, headers: { 'x-cafe24-call-remain': '3' } } : { body: { count: 5 } };
+    assert.equal(await shop.productsCount(), 5);
+    assert.deepEqual(observed, [{ mallId: 'shop1', used: 40, drainPerSec: 2, pauseSecs: 3 }]);
+    assert.equal(takes.length, 2);
+  });
+
+  it('gives up at the deadline when it has no room in time, sending nothing', async () => {
+    const { budget } = scriptedBudget(async () => ({ waitSecs: -1, level: 39 }));
+    const { shop } = client({}, { budget });
+    await assert.rejects(shop.productsCount(), Cafe24Deadline);
+    assert.equal(seen.length, 0);
+  });
+
+  it('paces on a quarter of the bucket while it fails, trying it again for every attempt', async () => {
+    let failing = true;
+    const { budget, takes } = scriptedBudget(async () => {
+      if (failing) throw new Error('function cafe24.take_api_call does not exist');
+      return { waitSecs: 0, level: 1 };
+    });
+    const { timer, metrics, shop } = client({}, { budget });
+    await Promise.all(Array.from({ length: 12 }, () => shop.productsCount()));
+    // The fallback share of 40 deep, 2 per second: 10 at once, then one every 2 seconds.
+    assert.equal(shop.pacer.stats.granted, 12);
+    assert.equal(shop.pacer.stats.delayed, 2);
+    assert.ok(timer.ms >= 4000 && timer.ms <= 4100, `${timer.ms} ms`);
+    assert.equal(metrics.value('cafe24_api_paced', { budget: 'fallback' }), 12);
+    failing = false;
+    await shop.productsCount();
+    assert.equal(takes.length, 13);
+    assert.equal(metrics.value('cafe24_api_paced', { budget: 'shared' }), 1);
   });
 });
 

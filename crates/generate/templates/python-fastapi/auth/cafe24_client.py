@@ -1,7 +1,9 @@
 """The Admin API client (docs/client.md): one per process over the app's shared
 ``httpx.AsyncClient``; :meth:`Cafe24Client.mall` binds it to a mall. A call takes the mall's
-token, waits for room in its bucket, sends, and retries as the answer allows: a 401 once after
-a refresh, a 429 (every method) after the pause Cafe24 asks for, 500/503/504 and lost answers
+token, waits for room in its bucket — the mall's fleet-wide budget in PostgreSQL, shared by
+every process (contract §6.8), or this process's share of it while the database does not
+answer (:mod:`auth.pacer`) — sends, and retries as the answer allows: a 401 once after a
+refresh, a 429 (every method) after the pause Cafe24 asks for, 500/503/504 and lost answers
 with exponential backoff and jitter only when the request is idempotent (GET, PUT, DELETE, or a
 POST marked ``retry_safe``), within ``CAFE24_API_MAX_ATTEMPTS`` and ``CAFE24_API_DEADLINE_SECS``."""
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -19,7 +22,21 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from auth.cafe24_models import Product, StoreInfo, Variant, VariantUpdate
-from auth.pacer import LimitReport, MallPacer, Pacers, PastDeadline, SystemTimer, Timer
+from auth.metrics import ClientMetrics
+from auth.pacer import (
+    BUDGET_TIMEOUT_SECS,
+    FALLBACK_SHARE,
+    MAX_PAUSE_SECS,
+    SHARED_HEADROOM,
+    BudgetStore,
+    LimitReport,
+    MallPacer,
+    Pacers,
+    PastDeadline,
+    SystemTimer,
+    Timer,
+)
+from auth.tasks import within
 from auth.token_endpoint import describe
 from config.settings import Settings
 
@@ -107,7 +124,11 @@ def admin_path(raw: str) -> str:
 
 
 class Cafe24Client:
-    """The process's Admin API client: tokens, pacing per mall and retries, shared by all tasks."""
+    """The process's Admin API client: tokens, pacing per mall and retries, shared by all tasks.
+
+    With ``budget`` (the runtime passes its :class:`auth.store.Store`) every call is drawn from
+    the mall's fleet-wide budget, and ``pacers`` hold this process's fallback share of the
+    bucket; without it (tests, a single process) ``pacers`` mirror the whole bucket."""
 
     def __init__(
         self,
@@ -115,17 +136,19 @@ class Cafe24Client:
         http: httpx.AsyncClient,
         tokens: TokenSource,
         settings: Settings,
+        budget: BudgetStore | None = None,
         timer: Timer | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.http = http
         self.tokens = tokens
         self.settings = settings
-        self.pacers = Pacers(
-            size=float(settings.api_bucket_size),
-            drain_per_sec=settings.api_drain_per_sec,
-            timer=timer or SystemTimer(),
-        )
+        self.budget = budget
+        size, drain = float(settings.api_bucket_size), settings.api_drain_per_sec
+        if budget is not None:
+            size, drain = max(size * FALLBACK_SHARE, 1.0), drain * FALLBACK_SHARE
+        self.pacers = Pacers(size=size, drain_per_sec=drain, timer=timer or SystemTimer())
+        self.metrics = ClientMetrics()
         self.rng = rng or random.Random()  # noqa: S311 - retry jitter, not cryptography
         self.timeout = httpx.Timeout(settings.api_timeout_secs, connect=min(settings.api_timeout_secs, 5))
 
@@ -170,7 +193,7 @@ class MallClient:
         attempts = failures = rate_limited = 0
         while True:
             try:
-                await self.pacer.acquire(deadline=deadline)
+                level = await self._pace(deadline)
             except PastDeadline:
                 raise Cafe24Deadline(
                     "no room in the mall's call budget before the deadline", attempts=attempts
@@ -191,6 +214,8 @@ class MallClient:
             else:
                 limit = LimitReport.from_headers(response.headers)
                 self.pacer.observe(limit)
+                if response.status_code != 429:
+                    await self._correct_shared(level, limit)
                 body = _json(response.content)
                 if 200 <= response.status_code < 300:
                     if body is _UNREADABLE:
@@ -211,6 +236,7 @@ class MallClient:
                     rate_limited += 1
                     pause = limit.remain_secs if limit.remain_secs is not None else self._backoff(failures)
                     self.pacer.limited(float(pause))
+                    await self._share_limited(float(pause))
                     reason, wait = "rate_limited", 0.0
                 elif response.status_code in (500, 503, 504) and idempotent:
                     failures += 1
@@ -233,6 +259,70 @@ class MallClient:
             )
             if wait > 0:
                 await timer.sleep(wait)
+
+    async def _pace(self, deadline: float) -> float | None:
+        """Waits for room for one call. With the shared budget the call is charged to the mall's
+        row and the level it goes at is returned; if that does not answer within
+        ``BUDGET_TIMEOUT_SECS``, this process's fallback share paces it instead (``None``)."""
+        c = self._client
+        if c.budget is not None:
+            timer = c.pacers.timer
+            take = c.budget.take_api_call(
+                self.mall_id,
+                size=max(c.settings.api_bucket_size - SHARED_HEADROOM, 1.0),
+                drain_per_sec=c.settings.api_drain_per_sec,
+                max_wait_secs=max(deadline - timer.now(), 0.0),
+            )
+            try:
+                wait, level = await within(BUDGET_TIMEOUT_SECS, take)
+            except Exception as error:  # noqa: BLE001 - whatever the failure, the call goes on
+                logger.warning(
+                    "the shared API budget of mall %s is unavailable (%s); pacing on this process's share",
+                    self.mall_id,
+                    _budget_failure(error),
+                )
+            else:
+                if not math.isfinite(wait) or wait < 0:
+                    raise PastDeadline
+                c.metrics.record_paced("shared")
+                if wait > 0:
+                    await timer.sleep(wait)
+                return max(level, 0.0) if math.isfinite(level) else 0.0
+            c.metrics.record_paced("fallback")
+        await self.pacer.acquire(deadline=deadline)
+        return None
+
+    async def _correct_shared(self, level: float | None, limit: LimitReport) -> None:
+        """Corrects the shared budget when an answer shows more use than it held (calls from
+        outside the fleet) or asks for a pause; otherwise costs nothing."""
+        if self._client.budget is None or level is None:
+            return
+        used = None
+        if limit.call_limit is not None:
+            reported = min(float(limit.call_limit[0]), float(self._client.settings.api_bucket_size))
+            used = reported if reported > level + 1.0 else None
+        pause = float(limit.remain_secs) if limit.remain_secs is not None else None
+        if used is not None or pause is not None:
+            await self._observe_shared(used, pause)
+
+    async def _share_limited(self, pause: float) -> None:
+        """A 429: the bucket is full whatever the budget thought, and paused."""
+        if self._client.budget is not None:
+            await self._observe_shared(float(self._client.settings.api_bucket_size), min(pause, MAX_PAUSE_SECS))
+
+    async def _observe_shared(self, used: float | None, pause: float | None) -> None:
+        c = self._client
+        if c.budget is None:
+            return
+        observe = c.budget.observe_api_limit(
+            self.mall_id, used=used, drain_per_sec=c.settings.api_drain_per_sec, pause_secs=pause
+        )
+        try:
+            await within(BUDGET_TIMEOUT_SECS, observe)
+        except Exception as error:  # noqa: BLE001 - the next answer corrects it again
+            logger.warning(
+                "could not correct the shared API budget of mall %s (%s)", self.mall_id, _budget_failure(error)
+            )
 
     def _headers(self, token: SecretStr) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {token.get_secret_value()}", "Accept": "application/json"}
@@ -337,6 +427,13 @@ class MallClient:
 
 
 _UNREADABLE = object()
+
+
+def _budget_failure(error: Exception) -> str:
+    """Why the shared budget failed, without the database's message (it may quote values)."""
+    if isinstance(error, TimeoutError):
+        return f"no answer within {BUDGET_TIMEOUT_SECS:g} s"
+    return type(error).__name__
 
 
 def _pairs(query: Query | None) -> Params:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Response
 from auth.database import DATABASE_ERRORS
 from auth.deps import RuntimeDep
 from auth.errors import ApiError
-from auth.metrics import CONTENT_TYPE
+from auth.metrics import CONTENT_TYPE, render
 
 logger = logging.getLogger(__name__)
 
@@ -33,4 +33,4 @@ async def readyz(runtime: RuntimeDep) -> dict[str, object]:
 
 @router.get("/metrics", response_class=Response)
 async def metrics(runtime: RuntimeDep) -> Response:
-    return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
+    return Response(render(runtime.metrics, runtime.client.metrics), media_type=CONTENT_TYPE)

@@ -1,7 +1,11 @@
-"""Per-mall pacing (docs/client.md): a client-side mirror of Cafe24's leaky bucket (40 deep,
-draining 2 calls per second), raised by every ``X-Api-Call-Limit: used/size`` answer and paused
-for the seconds ``X-Cafe24-Call-Remain``/``X-Cafe24-Time-Remain`` say (at most 10 minutes).
-Calls wait for room in arrival order; nothing is refused. Malls never wait for each other."""
+"""Per-mall pacing (docs/client.md). Cafe24 meters each mall in one leaky bucket (40 deep,
+draining 2 calls per second) whatever process calls, so every call is drawn from the mall's
+fleet-wide budget in PostgreSQL (contract §6.8, :class:`BudgetStore`), shared by every process
+of every implementation. While that budget does not answer, a call is paced on this process's
+:class:`MallPacer`, a client-side mirror of a quarter of the bucket (:data:`FALLBACK_SHARE`),
+raised by every ``X-Api-Call-Limit: used/size`` answer and paused for the seconds
+``X-Cafe24-Call-Remain``/``X-Cafe24-Time-Remain`` say (at most 10 minutes). Calls wait for room
+in arrival order; nothing is refused. Malls never wait for each other."""
 
 from __future__ import annotations
 
@@ -14,6 +18,15 @@ from typing import Protocol
 import httpx
 
 MAX_PAUSE_SECS = 600.0
+# While the shared budget cannot be reached, a process paces itself on this share of the bucket
+# (depth and drain): four processes falling back together still stay within it.
+FALLBACK_SHARE = 0.25
+# Calls of headroom the shared budget keeps below Cafe24's bucket: calls leave on the
+# database's schedule but reach Cafe24 with some jitter, so its bucket may run a fraction of a
+# call ahead of the budget.
+SHARED_HEADROOM = 1.0
+# How long drawing from (or correcting) the shared budget may take before it is given up.
+BUDGET_TIMEOUT_SECS = 1.0
 _EPSILON = 1e-9
 
 
@@ -31,6 +44,18 @@ class SystemTimer:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+class BudgetStore(Protocol):
+    """The mall's fleet-wide budget (the :class:`auth.store.Store`; contract §6.8)."""
+
+    async def take_api_call(
+        self, mall_id: str, *, size: float, drain_per_sec: float, max_wait_secs: float
+    ) -> tuple[float, float]: ...
+
+    async def observe_api_limit(
+        self, mall_id: str, *, used: float | None, drain_per_sec: float, pause_secs: float | None
+    ) -> None: ...
 
 
 class PastDeadline(Exception):
@@ -72,7 +97,7 @@ class PaceStats:
 
 
 class MallPacer:
-    """One mall's bucket mirror."""
+    """One mall's bucket mirror in this process."""
 
     def __init__(self, *, size: float, drain_per_sec: float, timer: Timer) -> None:
         self._size = size

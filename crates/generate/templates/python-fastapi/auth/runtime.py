@@ -104,7 +104,7 @@ def _build(settings: Settings, db: Database, http: httpx.AsyncClient, clock: Clo
         endpoint=endpoint,
         tokens=tokens,
         exchanger=Exchanger(store=store, endpoint=endpoint, tokens=tokens, settings=settings, work=work),
-        client=Cafe24Client(http=http, tokens=tokens, settings=settings),
+        client=Cafe24Client(http=http, tokens=tokens, settings=settings, budget=store),
         metrics=CallbackMetrics(),
         work=work,
     )

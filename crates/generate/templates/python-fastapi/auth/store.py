@@ -1,5 +1,6 @@
-"""The ``cafe24`` schema's statements for codes, tokens, mall events and the per-mall lock,
-exactly as docs/contract.md §6 and §9 write them, so any mix of implementations agrees."""
+"""The ``cafe24`` schema's statements for codes, tokens, mall events, the per-mall lock and the
+Admin API budget, exactly as docs/contract.md §6 and §9 write them, so any mix of
+implementations agrees."""
 
 from __future__ import annotations
 
@@ -164,6 +165,9 @@ UPDATE cafe24.tokens SET last_error = %s,
 WHERE mall_id = %s
 """
 
+_TAKE_API_CALL = "SELECT wait_secs, level FROM cafe24.take_api_call(%s, %s, %s, %s)"
+_OBSERVE_API_LIMIT = "SELECT cafe24.observe_api_limit(%s, %s, %s, %s)"
+
 
 def _replace_params(new: NewTokens, version: int, at: datetime) -> dict[str, object]:
     return {
@@ -315,6 +319,27 @@ class Store:
                 (before, limit),
             )
             return [row[0] for row in await cur.fetchall()]
+
+    async def take_api_call(
+        self, mall_id: str, *, size: float, drain_per_sec: float, max_wait_secs: float
+    ) -> tuple[float, float]:
+        """Charges one call to the mall's fleet-wide budget (§6.8): ``(wait_secs, level)``, the
+        wait before sending and the calls in the bucket when it goes; ``wait_secs`` is -1 (and
+        nothing is charged) when the call could not go within ``max_wait_secs``."""
+        params = (mall_id, float(size), float(drain_per_sec), float(max_wait_secs))
+        async with self.db.connection() as conn:
+            row = await (await conn.execute(_TAKE_API_CALL, params)).fetchone()
+        if row is None:
+            raise RuntimeError("cafe24.take_api_call returned no row")
+        return float(row[0]), float(row[1])
+
+    async def observe_api_limit(
+        self, mall_id: str, *, used: float | None, drain_per_sec: float, pause_secs: float | None
+    ) -> None:
+        """Raises the mall's budget to what Cafe24 said: at least ``used`` calls in the bucket,
+        no call for ``pause_secs`` (§6.8); never lowers either."""
+        async with self.db.connection() as conn:
+            await conn.execute(_OBSERVE_API_LIMIT, (mall_id, used, float(drain_per_sec), pause_secs))
 
     @asynccontextmanager
     async def lock_mall(self, mall_id: str, *, wait_secs: float) -> AsyncIterator[MallLock]:

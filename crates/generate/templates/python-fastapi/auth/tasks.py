@@ -3,7 +3,8 @@
 Cafe24 rotates a refresh token (or consumes a code) the moment it answers, so a refresh or an
 exchange that has been decided runs on a task of its own; the caller awaits it through
 ``asyncio.shield``. Cancelling the caller (a client disconnect, a timeout, shutdown) stops the
-waiting, never the work, and shutdown waits for the work with :meth:`TrackedWork.drain`."""
+waiting, never the work, and shutdown waits for the work with :meth:`TrackedWork.drain`.
+:func:`within` is the opposite: a bounded wait for work that may be given up."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from typing import Any, TypeVar
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Work run by :func:`within`, referenced until it ends (work given up winds down on its own).
+_bounded: set[asyncio.Task[Any]] = set()
 
 
 class TrackedWork:
@@ -54,3 +58,28 @@ class TrackedWork:
                 return False
             await asyncio.wait(set(self._tasks), timeout=left)
         return True
+
+
+async def within(seconds: float, work: Coroutine[Any, Any, T]) -> T:
+    """``work``'s result, or :class:`TimeoutError` after ``seconds`` at the latest. Work still
+    running then is cancelled and left to wind down on its own (psycopg first cancels its
+    statement at the server, which an unreachable server makes slow): the caller never waits
+    for it."""
+    task = asyncio.create_task(work)
+    _bounded.add(task)
+    task.add_done_callback(_wound_down)
+    try:
+        done, _ = await asyncio.wait((task,), timeout=seconds)
+    finally:
+        if not task.done():
+            task.cancel()
+    if not done:
+        raise TimeoutError
+    return task.result()
+
+
+def _wound_down(task: asyncio.Task[Any]) -> None:
+    _bounded.discard(task)
+    # Retrieved so that given-up work does not warn "exception was never retrieved".
+    if not task.cancelled():
+        task.exception()

@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
@@ -113,9 +113,16 @@ def cafe24_bin() -> str:
 
 @pytest.fixture(scope="session")
 def sandbox(cafe24_bin: str) -> Iterator[Sandbox]:
+    with start_sandbox(cafe24_bin, "--products", "250") as running:
+        yield running
+
+
+@contextmanager
+def start_sandbox(cafe24_bin: str, *extra: str) -> Iterator[Sandbox]:
+    """A sandbox of its own on a free loopback port (``extra``: more arguments, ``--config``...)."""
     args = [cafe24_bin, "sandbox", "--listen", "127.0.0.1:0", "--auto-approve", "--auto-create-malls"]
     process = subprocess.Popen(
-        [*args, "--products", "250", "--redirect-uri", REDIRECT_URI],
+        [*args, "--redirect-uri", REDIRECT_URI, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

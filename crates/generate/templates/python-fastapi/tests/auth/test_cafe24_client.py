@@ -1,9 +1,10 @@
-"""The Admin API client with ``httpx.MockTransport`` and a virtual timer (fast, exact), plus
-paging through the real sandbox."""
+"""The Admin API client with ``httpx.MockTransport``, a virtual timer and a scripted shared
+budget (fast, exact). The real budget, sandbox and PostgreSQL: ``test_api_budget.py``."""
 
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from auth.cafe24_client import Cafe24Client, Cafe24Refused, Cafe24Unreachable, InvalidApiRequest
+from auth.cafe24_client import Cafe24Client, Cafe24Deadline, Cafe24Refused, Cafe24Unreachable, InvalidApiRequest
 from auth.cafe24_models import VariantUpdate
 from auth.crypto import generate_key_entry
 from auth.pacer import MAX_PAUSE_SECS, LimitReport
@@ -62,11 +63,45 @@ def unit_settings(**overrides: Any) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-def make(handler: Handler, **settings: object) -> tuple[Cafe24Client, VirtualTimer, Tokens, httpx.AsyncClient]:
+class Budget:
+    """A scripted fleet-wide budget: each take answers the next of ``takes`` (an exception is
+    raised), then ``(0, 1)``; ``down`` fails every take."""
+
+    def __init__(self, *takes: tuple[float, float] | Exception, down: bool = False) -> None:
+        self.takes = list(takes)
+        self.down = down
+        self.asked: list[tuple[float, float, float]] = []
+        self.observed: list[tuple[float | None, float | None]] = []
+
+    async def take_api_call(
+        self, mall_id: str, *, size: float, drain_per_sec: float, max_wait_secs: float
+    ) -> tuple[float, float]:
+        self.asked.append((size, drain_per_sec, max_wait_secs))
+        take = self.takes.pop(0) if self.takes else (0.0, 1.0)
+        if self.down:
+            raise RuntimeError("connection to 'db' failed: password=hunter2")
+        if isinstance(take, Exception):
+            raise take
+        return take
+
+    async def observe_api_limit(
+        self, mall_id: str, *, used: float | None, drain_per_sec: float, pause_secs: float | None
+    ) -> None:
+        self.observed.append((used, pause_secs))
+
+
+def make(
+    handler: Handler, budget: Budget | None = None, **settings: object
+) -> tuple[Cafe24Client, VirtualTimer, Tokens, httpx.AsyncClient]:
     timer, tokens = VirtualTimer(), Tokens()
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     client = Cafe24Client(
-        http=http, tokens=tokens, settings=unit_settings(**settings), timer=timer, rng=random.Random(7)
+        http=http,
+        tokens=tokens,
+        settings=unit_settings(**settings),
+        budget=budget,
+        timer=timer,
+        rng=random.Random(7),
     )
     return client, timer, tokens, http
 
@@ -216,3 +251,67 @@ async def test_products_page_by_offset_then_by_key_past_the_offset_cap() -> None
     async with http:
         seen = [p.product_no async for page in client.mall("shop1").iter_products(display="T") for p in page]
     assert seen == list(range(1, total + 1))
+
+
+async def test_calls_draw_from_the_shared_budget_and_wait_what_it_says() -> None:
+    budget = Budget((0.0, 1.0), (1.5, 9.0), (0.0, 3.0))
+    limits = iter(["2/40", "12/40", "4/40"])
+    client, timer, _, http = make(lambda r: answer(200, {"count": 1}, **{"X-Api-Call-Limit": next(limits)}), budget)
+    async with http:
+        shop = client.mall("shop1")
+        for _ in range(3):
+            await shop.get("/products/count")
+    # One call of headroom below the bucket; the call's whole deadline is the longest wait.
+    assert budget.asked[0] == (39.0, 2.0, 120.0) and timer.slept == [1.5]
+    # Only the answer showing more than the level it went at plus one corrects the budget.
+    assert budget.observed == [(12.0, None)]
+    assert (client.metrics.paced("shared"), client.metrics.paced("fallback")) == (3, 0)
+    assert shop.pacer.stats.granted == 0
+
+
+async def test_pauses_and_429s_correct_the_shared_budget() -> None:
+    script = iter(
+        [
+            answer(429, {}, **{"X-Api-Call-Limit": "40/40", "X-Cafe24-Call-Remain": "3"}),
+            answer(200, {"ok": 1}, **{"X-Api-Call-Limit": "40/40", "X-Cafe24-Time-Remain": "2"}),
+        ]
+    )
+    budget = Budget((0.0, 38.0), (3.0, 39.0))
+    client, _, _, http = make(lambda r: next(script), budget)
+    async with http:
+        response = await client.mall("shop1").send("POST", "/products", json_body={})
+    assert response.attempts == 2
+    # A 429: the bucket is full and paused; then a pause alone (40 is not above 39 + 1).
+    assert budget.observed == [(40.0, 3.0), (None, 2.0)]
+
+
+async def test_a_call_the_budget_cannot_fit_before_the_deadline_is_not_sent() -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return answer(200)
+
+    client, _, _, http = make(handler, Budget((-1.0, 40.0)))
+    async with http:
+        with pytest.raises(Cafe24Deadline) as late:
+            await client.mall("shop1").get("/store")
+    assert late.value.attempts == 0 and sent == []
+
+
+async def test_without_the_budget_a_call_is_paced_on_a_quarter_of_the_bucket(caplog: pytest.LogCaptureFixture) -> None:
+    budget = Budget(down=True)
+    client, timer, _, http = make(lambda r: answer(200, {"count": 1}), budget)
+    with caplog.at_level(logging.WARNING, logger="auth.cafe24_client"):
+        async with http:
+            shop = client.mall("shop1")
+            for _ in range(11):
+                await shop.get("/products/count")
+            # 10 deep, draining 0.5 per second: the 11th call waits 2 s.
+            assert sum(timer.slept) == pytest.approx(2.0) and shop.pacer.stats.granted == 11
+            assert (client.metrics.paced("shared"), client.metrics.paced("fallback")) == (0, 11)
+            budget.down = False
+            await shop.get("/products/count")
+    assert (client.metrics.paced("shared"), client.metrics.paced("fallback")) == (1, 11)
+    assert "pacing on this process's share" in caplog.text and "RuntimeError" in caplog.text
+    assert "hunter2" not in caplog.text

@@ -104,6 +104,8 @@ async def test_the_rust_runtime_reads_the_tokens_this_module_stored(
         headers={"Authorization": f"Bearer {settings.admin_token.get_secret_value() if settings.admin_token else ''}"},
     )
     assert ours.status_code == 200 and ours.json()["count"] > 0
+    metrics = (await client.get("/metrics")).text
+    assert 'cafe24_api_paced_total{budget="shared"} 1' in metrics and metrics.endswith("# EOF\n")
     env = {
         "PATH": os.environ.get("PATH", ""),
         "CAFE24_CLIENT_ID": settings.client_id,
