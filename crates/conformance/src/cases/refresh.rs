@@ -158,15 +158,24 @@ pub async fn keepalive_renews_a_refresh_token_near_its_end(w: &World<'_>) -> Out
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let renewed_after = started.elapsed();
-    // Renewed once: the new refresh token is outside the window.
+    let renewals = w.stats(&mall).refresh_grants;
+    // A keep-alive pass may land between the exchange and the lifetimes' reset: that refresh is
+    // still issued a 2-day token, due again, so it is renewed twice — rightly. What must never
+    // happen is a refresh of a token already outside the window (several passes, processes or
+    // implementations each renewing it).
+    crate::ensure!(
+        renewals <= 2,
+        "keep-alive refreshed the mall {renewals} times before its token left the window"
+    );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let grants = w.stats(&mall).refresh_grants;
     crate::ensure!(
-        grants == 1,
-        "keep-alive refreshed the mall {grants} times, expected once"
+        grants == renewals,
+        "keep-alive refreshed the mall again ({renewals} → {grants} grants) after its refresh token was renewed outside the window"
     );
     Ok(format!(
-        "renewed {} ms after the install, once",
-        renewed_after.as_millis()
+        "renewed {} ms after the install ({renewals} grant{}), then left alone",
+        renewed_after.as_millis(),
+        if renewals == 1 { "" } else { "s" }
     ))
 }
