@@ -18,8 +18,6 @@ pub struct Target {
     /// Dependency and line files (`.gitignore`): an existing one gains the entries it lacks,
     /// nothing else.
     pub dependency_files: &'static [&'static str],
-    /// Template-tree files that are not part of the output (development helpers).
-    pub not_output: &'static [&'static str],
     /// Where the contract's migration files are written (the runtime's own, byte for byte).
     pub migrations_dir: &'static str,
 }
@@ -43,7 +41,6 @@ pub const TARGETS: &[Target] = &[
             ".gitignore",
             ".gitattributes",
         ],
-        not_output: &["render_dev.py"],
         migrations_dir: "migrations",
     },
     Target {
@@ -62,7 +59,6 @@ pub const TARGETS: &[Target] = &[
             ".prettierrc.json",
         ],
         dependency_files: &["package.json", ".gitignore", ".gitattributes"],
-        not_output: &["render-dev.py"],
         migrations_dir: "migrations",
     },
     Target {
@@ -78,7 +74,6 @@ pub const TARGETS: &[Target] = &[
             ".env.example",
         ],
         dependency_files: &["pom.xml", ".gitignore", ".gitattributes"],
-        not_output: &["render-dev.py"],
         migrations_dir: "src/main/resources/db/cafe24",
     },
 ];
@@ -126,9 +121,5 @@ impl Target {
 
     pub fn is_dependency_file(&self, path: &str) -> bool {
         Self::matches(self.dependency_files, path)
-    }
-
-    pub fn is_output(&self, path: &str) -> bool {
-        !Self::matches(self.not_output, path)
     }
 }

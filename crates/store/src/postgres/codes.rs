@@ -25,7 +25,9 @@ pub(crate) const RUNNERS: usize = 4;
 
 /// Contract §6.3's insert for many rows: the pending cap counts each mall's waiting codes as the
 /// single-row form does, plus the rows of the same mall earlier in the batch.
-const INSERT_BATCH: &str = "
+macro_rules! insert_batch {
+    () => {
+        "
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
         WITH ORDINALITY AS i(code, state, mall_id, cap, ord)
@@ -43,14 +45,14 @@ SELECT r.code, r.state, r.mall_id FROM ranked r JOIN waiting w USING (mall_id)
 WHERE w.n + r.rank <= r.cap
 ORDER BY r.ord
 ON CONFLICT (state) DO NOTHING
-RETURNING id, state";
-
-/// What a statement that also wakes the workers adds: notifications sent within one
-/// transaction are delivered once, at its commit.
-const AND_NOTIFY: &str = ", pg_notify('cafe24_authorization_codes', '')::text";
+RETURNING id, state"
+    };
+}
 
 /// Contract §6.3's insert as written, for a batch of one (the statement a lone callback runs).
-const INSERT_ONE: &str = "
+macro_rules! insert_one {
+    () => {
+        "
 WITH waiting AS (
     SELECT count(*) AS n FROM cafe24.authorization_codes
     WHERE mall_id = $3 AND status IN ('pending', 'processing')
@@ -58,7 +60,21 @@ WITH waiting AS (
 )
 INSERT INTO cafe24.authorization_codes (code, state, mall_id)
 SELECT $1, $2, $3 FROM waiting WHERE n < $4
-ON CONFLICT (state) DO NOTHING RETURNING id, state";
+ON CONFLICT (state) DO NOTHING RETURNING id, state"
+    };
+}
+
+/// What a statement that also wakes the workers adds: notifications sent within one
+/// transaction are delivered once, at its commit.
+macro_rules! and_notify {
+    () => {
+        ", pg_notify('cafe24_authorization_codes', '')::text"
+    };
+}
+
+/// The four statements, `[plain, waking the workers]`.
+const INSERT_ONE: [&str; 2] = [insert_one!(), concat!(insert_one!(), and_notify!())];
+const INSERT_BATCH: [&str; 2] = [insert_batch!(), concat!(insert_batch!(), and_notify!())];
 
 struct Pending {
     code: AuthorizationCode,
@@ -140,16 +156,9 @@ impl Shared {
             .notifier
             .as_ref()
             .is_some_and(CodeNotifier::notify_inline);
-        let statement = |base: &str| {
-            if inline {
-                format!("{base}{AND_NOTIFY}")
-            } else {
-                base.to_owned()
-            }
-        };
         let mut lease = self.conns.acquire_as(Priority::Foreground).await?;
         let rows: Result<Vec<(i64, String)>, _> = if let [one] = batch {
-            sqlx::query_as(&statement(INSERT_ONE))
+            sqlx::query_as(INSERT_ONE[usize::from(inline)])
                 .bind(one.code.expose_secret())
                 .bind(&one.state)
                 .bind(one.mall.as_str())
@@ -161,7 +170,7 @@ impl Shared {
             let states: Vec<&str> = batch.iter().map(|p| p.state.as_str()).collect();
             let malls: Vec<&str> = batch.iter().map(|p| p.mall.as_str()).collect();
             let caps: Vec<i64> = batch.iter().map(|p| p.cap).collect();
-            sqlx::query_as(&statement(INSERT_BATCH))
+            sqlx::query_as(INSERT_BATCH[usize::from(inline)])
                 .bind(codes)
                 .bind(states)
                 .bind(malls)
